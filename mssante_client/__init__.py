@@ -1,0 +1,45 @@
+"""mssante_client: the Python SDK for MSSanté, France's secure health messaging.
+
+The public API is re-exported here; everything else is private. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+
+__all__: list[str] = ["__version__", *_errors_all]
+
+# --- identity (foundation) ------------------------------------------------------------------
+from .identity import (
+    ADELI,
+    FINESS,
+    INS,
+    RPPS,
+    SIRET,
+    IdNatPS,
+    IdNatStruct,
+    InsKind,
+    MailboxType,
+    MSSanteAddress,
+)
+
+__all__ += [
+    "ADELI",
+    "FINESS",
+    "INS",
+    "RPPS",
+    "SIRET",
+    "IdNatPS",
+    "IdNatStruct",
+    "InsKind",
+    "MSSanteAddress",
+    "MailboxType",
+]
+
+# --- document (issue 3) ----------------------------------------------------------------------
+
+# --- mail (issue 4) --------------------------------------------------------------------------
+
+# --- directory (issue 5) ---------------------------------------------------------------------
