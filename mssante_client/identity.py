@@ -299,7 +299,9 @@ class IdNatStruct(_StringIdentifier):
         try:
             inner[kind](rest)
         except IdentifierError as exc:
-            raise IdentifierError(cls._field, f"'{kind}' prefix: {exc.reason}") from None
+            names = {"1": "FINESS", "3": "SIRET", "4": "RPPS"}
+            reason = f"'{kind}' prefix ({names[kind]}): {exc.reason}"
+            raise IdentifierError(cls._field, reason) from None
         return value
 
     @property
@@ -536,7 +538,9 @@ class MSSanteAddress(_StringIdentifier):
         if any(c in value for c in "\r\n\0"):
             raise AddressError(cls._field, "must not contain line breaks or NUL")
         try:
-            result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+            result = validate_email(
+                value, check_deliverability=False, allow_smtputf8=False, test_environment=True
+            )
         except EmailNotValidError as exc:
             raise AddressError(cls._field, f"not a valid e-mail address ({exc})") from None
         normalized: str = result.normalized
