@@ -17,8 +17,8 @@ from mssante_client import (
     IdNatStruct,
     InsKind,
     MailboxType,
-    MssanteError,
     MSSanteAddress,
+    MssanteError,
 )
 from mssante_client.identity import generate_finess, generate_rpps, luhn_check_digit, luhn_is_valid
 
