@@ -1,0 +1,35 @@
+"""The MSSanté directory: find a colleague's mailbox (ECO.3.1.4), check a domain is trusted.
+
+One :class:`Directory` facade, one :class:`DirectoryQuery`, typed results, and backends:
+:class:`LDAPDirectory` here, the FHIR Annuaire Santé API and the public extraction file in
+their own modules. :class:`Whitelist` is the liste blanche of MSSanté domains.
+"""
+
+from __future__ import annotations
+
+from .backend import BackendPage, DirectoryBackend
+from .directory import Directory
+from .models import (
+    CodedConcept,
+    DirectoryEntry,
+    DirectoryMailbox,
+    Organisation,
+    PostalAddress,
+    Professional,
+    SearchPage,
+)
+from .query import DirectoryQuery
+
+__all__ = [
+    "BackendPage",
+    "CodedConcept",
+    "Directory",
+    "DirectoryBackend",
+    "DirectoryEntry",
+    "DirectoryMailbox",
+    "DirectoryQuery",
+    "Organisation",
+    "PostalAddress",
+    "Professional",
+    "SearchPage",
+]
