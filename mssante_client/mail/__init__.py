@@ -1,0 +1,64 @@
+"""MSSanté mail: compose, send, receive and read receipts.
+
+The pure core (no sockets) is in :mod:`.message` (compose), :mod:`.headers` (X-MSS rules),
+:mod:`.sasl` (authentication payloads), :mod:`.received` (parse what arrives) and
+:mod:`.reports` (DSN / MDN). The network edge (TLS, SMTP, IMAP, the ``Mailbox`` facade) builds
+on them.
+"""
+
+from __future__ import annotations
+
+from .headers import entity_display_name, person_display_name
+from .message import (
+    Attachment,
+    ComposedMessage,
+    DsnNotify,
+    DsnOptions,
+    DsnReturn,
+    Message,
+    Sender,
+)
+from .received import MailAddress, ReceivedAttachment, ReceivedMessage, XMssHeaders, parse_received
+from .reports import (
+    DeliveryAction,
+    DeliveryReport,
+    Disposition,
+    DispositionReport,
+    IntegrationError,
+    RecipientStatus,
+    build_mdn,
+    parse_report,
+)
+
+__all__ = [
+    "Attachment",
+    "ComposedMessage",
+    "DeliveryAction",
+    "DeliveryReport",
+    "Disposition",
+    "DispositionReport",
+    "DsnNotify",
+    "DsnOptions",
+    "DsnReturn",
+    "IntegrationError",
+    "MailAddress",
+    "Message",
+    "ReceivedAttachment",
+    "ReceivedMessage",
+    "RecipientStatus",
+    "Sender",
+    "XMssHeaders",
+    "build_mdn",
+    "entity_display_name",
+    "parse_received",
+    "parse_report",
+    "person_display_name",
+]
+
+# The I/O edge (Mail part B) is exported when present.
+try:  # pragma: no cover - depends on the edge being installed in this tree
+    from .credentials import ClientCertificate, OAuth2Token, Password
+
+    __all__ += ["ClientCertificate", "OAuth2Token", "Password"]
+except ImportError:  # pragma: no cover
+    pass
