@@ -25,6 +25,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from ..document.xdm_metadata import Finding, Severity
 from ..errors import AddressError, MssanteError
 from ..identity import PATIENT_DOMAINS, MSSanteAddress
 from . import headers as h
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MailAddress",
-    "PackageFinding",
     "ReceivedAttachment",
     "ReceivedMessage",
     "XMssHeaders",
@@ -101,19 +101,6 @@ class XMssHeaders:
         return (self.mes or "").strip().upper() == "FIN"
 
 
-@dataclass(frozen=True)
-class PackageFinding:
-    """A problem met while reading an attached IHE_XDM.ZIP at the mail level.
-
-    Findings reported by the document layer itself are kept as it gives them.
-    """
-
-    severity: str
-    code: str
-    message: str
-    attachment: str | None = None
-
-
 @dataclass(frozen=True, eq=False)
 class ReceivedAttachment:
     """An attached file; its bytes are decoded only when :attr:`content` is read."""
@@ -174,7 +161,7 @@ class ReceivedMessage:
     html: str | None = field(repr=False)
     attachments: tuple[ReceivedAttachment, ...] = field(repr=False)
     documents: tuple[Document, ...] = field(repr=False)
-    findings: tuple[object, ...] = field(repr=False)
+    findings: tuple[Finding, ...] = field(repr=False)
     xmss: XMssHeaders
     disposition_notification_to: MailAddress | None = field(repr=False)
     return_path: str | None = field(repr=False)
@@ -486,32 +473,37 @@ def _is_report_part(part: Message) -> bool:
 
 def _read_documents(
     attachments: Sequence[ReceivedAttachment],
-) -> tuple[list[Document], list[object]]:
+) -> tuple[list[Document], list[Finding]]:
+    """Documents of every IHE_XDM.ZIP attachment (ECO.2.1.2), through the document layer.
+
+    A hostile or broken archive becomes an ``error`` finding named after the attachment;
+    it never stops the message from being read.
+    """
+    from ..document.xdm_read import read_xdm
+
     documents: list[Document] = []
-    findings: list[object] = []
+    findings: list[Finding] = []
     for attachment in attachments:
         if not attachment.is_xdm:
             continue
         try:
-            from ..document.xdm_read import read_xdm
-
-            result = read_xdm(attachment.content)
+            package = read_xdm(attachment.content)
         except MssanteError as exc:
             findings.append(
-                PackageFinding("error", type(exc).__name__, str(exc), attachment.filename)
+                Finding(type(exc).__name__, Severity.ERROR, attachment.filename, str(exc))
             )
             continue
-        except Exception as exc:
+        except Exception as exc:  # a hostile archive must not stop reading the mail
             _log.warning("IHE_XDM.ZIP could not be read: %s", type(exc).__name__)
             findings.append(
-                PackageFinding(
-                    "error",
+                Finding(
                     type(exc).__name__,
-                    "the archive could not be read",
+                    Severity.ERROR,
                     attachment.filename,
+                    "the archive could not be read",
                 )
             )
             continue
-        documents.extend(getattr(result, "documents", ()))
-        findings.extend(getattr(result, "findings", ()))
+        documents.extend(package.documents)
+        findings.extend(package.findings)
     return documents, findings
