@@ -317,7 +317,9 @@ class Message:
 
     ``patients`` are qualified INS: their ``<INS>@patient.mssante.fr`` address is added to To
     (ECO.2.2.6; ``patient_domain`` changes the domain for the sandbox). ``documents`` are CDA
-    documents of one patient, sent as IHE_XDM.ZIP + companion PDF(s) (ECO.2.1.1).
+    documents of one patient, sent as IHE_XDM.ZIP + companion PDF(s) (ECO.2.1.1); a document
+    without a PDF companion (structured CDA) is refused unless ``require_companion_pdf=False``
+    (the PDF/A rendering of a level-3 CDA is not produced by this SDK).
     """
 
     sender: Sender | MSSanteAddress | str
@@ -333,6 +335,7 @@ class Message:
     attachments: Sequence[Attachment] = ()
     documents: Sequence[Document] = ()
     dossier: str | None = None
+    require_companion_pdf: bool = True
     end_of_exchange: bool = False
     read_receipt: bool = False
     dsn: DsnOptions | None = None
@@ -580,6 +583,8 @@ class Message:
         parts = [Attachment("IHE_XDM.ZIP", build_xdm(docs), "application/zip")]
         for doc in docs:
             pdf = companion_pdf(doc)
+            if pdf is None and not self.require_companion_pdf:
+                continue
             if pdf is None:
                 raise MessageError(
                     "documents", "a document has no PDF companion to attach (ECO.2.1.1)"
