@@ -36,6 +36,7 @@ from lxml import etree
 
 from ..errors import ContentError, DocumentError, IntegrityError, InvalidInputError, XMLError
 from ._media import sniff_media_type
+from ._xml import safe_parse
 from .archive import ReadLimits, SafeArchive
 from .cda_read import parse_ts, read_cda
 from .document import Document
@@ -219,9 +220,16 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
     if entry.patient_id:
         ident, oid = cx_id(entry.patient_id)
         ids = {(i.get("extension"), i.get("root"))
-               for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": HL7})}
+               for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": HL7})
+               if i.get("root")}  # an id with a nullFlavor says nothing to compare
         if ids and (ident, oid) not in ids:
-            mismatch("patientId", Severity.ERROR)
+            source = cx_id(entry.source_patient_id) if entry.source_patient_id else None
+            if source in ids:  # XDS affinity-domain id; France expects the INS here (ECO.2.1.2)
+                out.append(Finding("patientId-not-in-cda", Severity.WARNING, name,
+                                   "patientId is not an id of the CDA recordTarget "
+                                   "(sourcePatientId is)"))
+            else:
+                mismatch("patientId", Severity.ERROR)
     eff = _h(root, "h:effectiveTime")
     if entry.creation_time and eff is not None and eff.get("value"):
         declared = parse_dtm(entry.creation_time)
@@ -240,8 +248,10 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
 
 
 class _Reader:
-    def __init__(self, archive: SafeArchive, *, strict: bool, keep_bytes: bool) -> None:
+    def __init__(self, archive: SafeArchive, *, strict: bool, keep_bytes: bool,
+                 schema: etree.XMLSchema | None) -> None:
         self.archive = archive
+        self.schema = schema
         self.strict = strict
         self.keep_bytes = keep_bytes
         self.findings: list[Finding] = []
@@ -281,8 +291,11 @@ class _Reader:
         return tuple(self._subset(*subset) for subset in subsets)
 
     def _subset(self, directory: str, meta_name: str, misplaced: bool) -> Subset:
-        metadata = parse_metadata(self.archive.read(meta_name), findings=self.findings,
-                                  entry=meta_name)
+        raw = self.archive.read(meta_name)
+        metadata = parse_metadata(raw, findings=self.findings, entry=meta_name)
+        if self.schema is not None and not self.schema.validate(safe_parse(raw)):
+            self.note("metadata-schema-invalid", Severity.WARNING, meta_name,
+                      "METADATA.XML does not validate against the ebRS 3.0 schema")
         docs = tuple(self._document(directory, e, misplaced) for e in metadata.documents)
         return Subset(directory, metadata, docs)
 
@@ -408,10 +421,17 @@ class XDMPackage:
         limits: ReadLimits | None = None,
         strict: bool = False,
         keep_bytes: bool = False,
+        metadata_schema: etree.XMLSchema | None = None,
     ) -> XDMPackage:
-        """Read and verify an archive (bytes, binary file or path). See the module docstring."""
+        """Read and verify an archive (bytes, binary file or path). See the module docstring.
+
+        ``strict`` turns size/hash mismatches into :class:`IntegrityError`; ``keep_bytes``
+        keeps each document's raw bytes; ``metadata_schema`` (ebRS 3.0 ``lcm.xsd`` loaded by
+        the caller, e.g. from the validation kit) adds a ``metadata-schema-invalid`` finding.
+        """
         with SafeArchive(source, limits or cls.DEFAULT_LIMITS) as archive:
-            reader = _Reader(archive, strict=strict, keep_bytes=keep_bytes)
+            reader = _Reader(archive, strict=strict, keep_bytes=keep_bytes,
+                             schema=metadata_schema)
             subsets = reader.run()
         return cls(subsets, tuple(reader.findings))
 
