@@ -1,4 +1,4 @@
-"""Generate ``mssante_client/data/document_types.json`` from the ANS value set J07.
+"""Generate ``mssante_client/data/document_types.json`` (J07) and ``value_sets.json`` (J01/J02/J04).
 
 Usage: ``python scripts/gen_catalogue.py [PATH/TO/JDV_J07_XdsTypeCode_CISIS.xml]`` (default: the
 validation kit, ``$MSSANTE_VALIDATION_KIT`` or ``../shared/validation``).
@@ -23,7 +23,15 @@ from lxml import etree
 SVS = "{urn:ihe:iti:svs:2008}"
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "mssante_client" / "data" / "document_types.json"
-J07_REL = "ansforge-TestContenuCDA-3-0/jeuxDeValeurs/JDV_J07_XdsTypeCode_CISIS.xml"
+OUT_VS = ROOT / "mssante_client" / "data" / "value_sets.json"
+JDV_DIR = "ansforge-TestContenuCDA-3-0/jeuxDeValeurs"
+J07_REL = f"{JDV_DIR}/JDV_J07_XdsTypeCode_CISIS.xml"
+#: Header value sets whose codes the builder checks and whose display names it fills in.
+VALUE_SETS = {
+    "J01": "JDV_J01_XdsAuthorSpecialty_CISIS.xml",
+    "J02": "JDV_J02_XdsHealthcareFacilityTypeCode_CISIS.xml",
+    "J04": "JDV_J04_XdsPracticeSettingCode_CISIS.xml",
+}
 
 #: TRE_A03 ClasseDocument (J06), code system 1.2.250.1.213.1.1.4.1.
 CLASSES = {
@@ -186,11 +194,35 @@ def generate(j07: Path) -> dict[str, object]:
     }
 
 
+def value_sets(jdv_dir: Path) -> dict[str, object]:
+    """J01/J02/J04 as ``{name: {"oid", "date", "concepts": [[code, system, display]...]}}``."""
+    out: dict[str, object] = {}
+    for name, filename in VALUE_SETS.items():
+        tree = etree.parse(
+            str(jdv_dir / filename),
+            etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False),
+        )
+        vs = tree.getroot().find(SVS + "ValueSet")
+        assert vs is not None
+        out[name] = {
+            "oid": vs.get("id"),
+            "date": vs.get("dateMaj"),
+            "concepts": [
+                [c.get("code"), c.get("codeSystem"), c.get("displayName")]
+                for c in vs.iter(SVS + "Concept")
+            ],
+        }
+    return out
+
+
 def main() -> None:
     j07 = Path(sys.argv[1]) if len(sys.argv) > 1 else default_kit_file()
     data = generate(j07)
     OUT.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {OUT} ({len(data['types'])} types)")  # type: ignore[arg-type]
+    vsets = value_sets(j07.parent)
+    OUT_VS.write_text(json.dumps(vsets, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {OUT_VS} ({', '.join(vsets)})")
 
 
 if __name__ == "__main__":

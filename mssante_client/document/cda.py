@@ -32,6 +32,7 @@ from .models import (
     ServiceEvent,
     TemplateId,
 )
+from .value_sets import VALUE_SET_NAMES, lookup
 
 __all__ = [
     "FR_HEADER_TEMPLATE_IDS",
@@ -67,12 +68,28 @@ def _require_aware(field: str, value: datetime | None) -> None:
         raise DocumentError(field, "needs a UTC offset (timezone-aware datetime)")
 
 
+def _in_value_set(field: str, code: Code | None, jdv: str) -> None:
+    """The header schematrons check membership (J01/J02/J04) and require ``displayName``."""
+    if code is None:
+        return
+    if lookup(jdv, code.code, code.code_system) is None:
+        raise DocumentError(
+            field, f"code {code.code!r} is not in {jdv} {VALUE_SET_NAMES[jdv]} (CI-SIS)"
+        )
+    if not code.display_name:
+        raise DocumentError(f"{field}.display_name", "is required")
+
+
 def _strict_ps(field: str, person: HealthProfessional) -> None:
     if person.id.root != IdNatPS.OID or not person.id.extension:
         raise DocumentError(f"{field}.id", f"must be an IdNatPS (root {IdNatPS.OID})")
     IdNatPS(person.id.extension)  # raises IdentifierError naming IdNatPS
     if not person.family_name:
         raise DocumentError(f"{field}.family_name", "is required")
+    if person.specialty is None:
+        raise DocumentError(f"{field}.specialty", "is required (J01 XdsAuthorSpecialty)")
+    _in_value_set(f"{field}.specialty", person.specialty, "J01")
+    _in_value_set(f"{field}.practice_setting", person.practice_setting, "J04")
 
 
 def _strict_struct(field: str, org: Organization) -> None:
@@ -108,6 +125,7 @@ def prepare_header(header: CdaHeader) -> CdaHeader:
     for i, event in enumerate(header.service_events):
         events.append(_prepare_event(f"service_events[{i}]", event, author, header.custodian))
     encounter = header.encounter
+    _in_value_set("encounter.facility_type", encounter.facility_type, "J02")
     _require_aware("encounter.start", encounter.start)
     _require_aware("encounter.end", encounter.end)
     if encounter.start is None:
@@ -127,6 +145,9 @@ def prepare_header(header: CdaHeader) -> CdaHeader:
 def _check_patient(patient: Patient) -> None:
     if patient.ins is None:
         raise DocumentError("patient.ins", "is required")
+    if not patient.ins.qualified:
+        # Ségur INS rules: an INS is only transmitted once the identity is qualified.
+        raise DocumentError("patient.ins", "must be qualified to be written in a document")
     if patient.birth_date is None:
         raise DocumentError("patient.birth_date", "is required with an INS")
     if patient.birthplace_insee is None:
@@ -143,6 +164,7 @@ def _prepare_event(
     setting = event.practice_setting or performer.practice_setting
     if setting is None:
         raise DocumentError(f"{field}.practice_setting", "is required (J04 practice setting)")
+    _in_value_set(f"{field}.practice_setting", setting, "J04")
     if performer.organization is None:
         performer = performer.model_copy(update={"organization": custodian})
     performer = performer.model_copy(update={"practice_setting": None})

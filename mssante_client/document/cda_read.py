@@ -149,7 +149,8 @@ def _patient(root: etree._Element) -> Patient:
         root_oid, ext = node.get("root", ""), node.get("extension")
         if root_oid in _INS_ROOTS and ext and ins is None:
             try:
-                ins = INS(ext, oid=root_oid)
+                # A sender may only write a qualified INS (Ségur INS rules): trust that claim.
+                ins = INS(ext, oid=root_oid, qualified=True)
             except InvalidInputError:
                 _log.warning("recordTarget: an INS id does not validate; ignored")
         elif ipp is None and ext:

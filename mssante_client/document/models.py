@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from ..errors import DocumentError, InvalidInputError
 from ..identity import INS, IdNatPS, IdNatStruct
+from .value_sets import lookup
 
 __all__ = [
     "Author",
@@ -103,37 +104,51 @@ class Code(_Model):
         return value
 
 
-def _code_in(system: str) -> BeforeValidator:
-    """Accept a bare code string (or a ``{"code", "display_name"}`` dict) for a fixed system."""
+def _code_in(system: str, jdv: str) -> BeforeValidator:
+    """Accept a bare code string (or a dict without system/display) of value set ``jdv``.
+
+    The code system and display name come from the value set when the code is in it; an unknown
+    code keeps the default system and no display name (the builder then refuses it).
+    """
 
     def convert(value: Any) -> Any:
         if isinstance(value, str):
-            return {"code": value, "code_system": system}
-        if isinstance(value, dict) and "code_system" not in value:
-            return {**value, "code_system": system}
+            value = {"code": value}
+        if isinstance(value, dict) and "code" in value:
+            found = lookup(jdv, str(value["code"]), value.get("code_system"))
+            if found is not None:
+                return {"code_system": found[0], "display_name": found[1], **value}
+            return {"code_system": system, **value}
         return value
 
     return BeforeValidator(convert)
 
 
+def _from_value_set(jdv: str, system: str, code: str, display_name: str | None) -> Code:
+    found = lookup(jdv, code)
+    if found is not None:
+        return Code(code=code, code_system=found[0], display_name=display_name or found[1])
+    return Code(code=code, code_system=system, display_name=display_name)
+
+
 def specialty(code: str, display_name: str | None = None) -> Code:
     """Author specialty / role, value set J01 XdsAuthorSpecialty (e.g. ``G15_10/SM26``)."""
-    return Code(code=code, code_system=J01_SPECIALTY_SYSTEM, display_name=display_name)
+    return _from_value_set("J01", J01_SPECIALTY_SYSTEM, code, display_name)
 
 
 def facility_type(code: str, display_name: str | None = None) -> Code:
     """Healthcare facility type, value set J02 (e.g. ``SA01`` établissement public de santé)."""
-    return Code(code=code, code_system=J02_FACILITY_SYSTEM, display_name=display_name)
+    return _from_value_set("J02", J02_FACILITY_SYSTEM, code, display_name)
 
 
 def practice_setting(code: str, display_name: str | None = None) -> Code:
     """Practice setting, value set J04 (e.g. ``ETABLISSEMENT``, ``AMBULATOIRE``)."""
-    return Code(code=code, code_system=J04_PRACTICE_SYSTEM, display_name=display_name)
+    return _from_value_set("J04", J04_PRACTICE_SYSTEM, code, display_name)
 
 
-SpecialtyCode = Annotated[Code, _code_in(J01_SPECIALTY_SYSTEM)]
-FacilityTypeCode = Annotated[Code, _code_in(J02_FACILITY_SYSTEM)]
-PracticeSettingCode = Annotated[Code, _code_in(J04_PRACTICE_SYSTEM)]
+SpecialtyCode = Annotated[Code, _code_in(J01_SPECIALTY_SYSTEM, "J01")]
+FacilityTypeCode = Annotated[Code, _code_in(J02_FACILITY_SYSTEM, "J02")]
+PracticeSettingCode = Annotated[Code, _code_in(J04_PRACTICE_SYSTEM, "J04")]
 
 
 class InstanceId(_Model):
