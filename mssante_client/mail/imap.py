@@ -37,7 +37,8 @@ from ..errors import (
 from ..errors import TimeoutError as MssTimeoutError
 from . import sasl
 from ._redact import mask_address, redact
-from .credentials import ClientCertificate, Credentials, OAuth2Mechanism, OAuth2Token, Password
+from .credentials import Credentials, OAuth2Token
+from .endpoint import Endpoint, Security, error_ack, initial_response
 from .imap_parse import (
     Envelope,
     FetchItem,
@@ -53,7 +54,6 @@ from .imap_parse import (
     parse_select,
     quote,
 )
-from .smtp import Security
 from .tls import translate_ssl_error
 
 __all__ = ["ENVELOPE_ITEMS", "FetchedMessage", "ImapTransport", "uid_set"]
@@ -105,13 +105,10 @@ def _folder(name: str) -> str:
 class ImapTransport:
     """One lazily opened, reused IMAP connection for one mailbox."""
 
-    host: str
-    port: int
+    endpoint: Endpoint
     user: str
-    credentials: Credentials
+    credentials: Credentials = field(repr=False)
     context_factory: Callable[[], ssl.SSLContext] = field(repr=False)
-    security: Security = Security.STARTTLS
-    timeout: float = 30.0
     _conn: imaplib.IMAP4 | None = field(default=None, init=False, repr=False)
     _caps: frozenset[str] = field(default=frozenset(), init=False, repr=False)
     _selected: str | None = field(default=None, init=False, repr=False)
@@ -119,7 +116,7 @@ class ImapTransport:
 
     @property
     def _where(self) -> str:
-        return f"IMAP {self.host}:{self.port}"
+        return f"IMAP {self.endpoint}"
 
     # -- connection ------------------------------------------------------------------------
 
@@ -152,15 +149,14 @@ class ImapTransport:
 
     def _open(self) -> imaplib.IMAP4:
         where = self._where
+        ep = self.endpoint
         ctx = self.context_factory()
         conn: imaplib.IMAP4
         try:
-            if self.security is Security.IMPLICIT:
-                conn = imaplib.IMAP4_SSL(
-                    self.host, self.port, ssl_context=ctx, timeout=self.timeout
-                )
+            if self.endpoint.security is Security.IMPLICIT:
+                conn = imaplib.IMAP4_SSL(ep.host, ep.port, ssl_context=ctx, timeout=ep.timeout)
             else:
-                conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+                conn = imaplib.IMAP4(ep.host, ep.port, timeout=ep.timeout)
         except ssl.SSLError as exc:
             raise translate_ssl_error(exc, where) from exc
         except TimeoutError as exc:
@@ -168,7 +164,7 @@ class ImapTransport:
         except (OSError, imaplib.IMAP4.error) as exc:
             raise ConnectError(f"{where}: cannot connect ({exc.__class__.__name__})") from exc
         try:
-            if self.security is Security.STARTTLS:
+            if self.endpoint.security is Security.STARTTLS:
                 if "STARTTLS" not in {c.upper() for c in conn.capabilities}:
                     raise TLSRequiredError(f"{where}: the server does not offer STARTTLS")
                 try:
@@ -202,39 +198,26 @@ class ImapTransport:
     # -- authentication ----------------------------------------------------------------------
 
     def _authenticate(self, conn: imaplib.IMAP4) -> None:
-        creds = self.credentials
-        if isinstance(creds, ClientCertificate):
-            if creds.sasl_external:
-                self._auth(conn, sasl.external(creds.authzid), token=False)
-            # else: identity from the TLS client certificate alone; still a session to open.
-            return
-        if isinstance(creds, Password):
-            self._auth(conn, sasl.plain(self.user, creds.secret), token=False)
-            return
-        if isinstance(creds, OAuth2Token):
-            for attempt in (1, 2):  # ECO.1.2.7: a refused token is retried once, fresh
-                try:
-                    self._auth(conn, self._oauth(creds), token=True)
-                    return
-                except TokenError:
-                    if attempt == 2:
-                        raise
-                    _log.debug("%s: token refused, asking the provider again", self._where)
-
-    def _oauth(self, creds: OAuth2Token) -> sasl.InitialResponse:
-        if creds.mechanism is OAuth2Mechanism.OAUTHBEARER:
-            return sasl.oauthbearer(self.user, creds.token(), host=self.host, port=self.port)
-        return sasl.xoauth2(self.user, creds.token())
+        token = isinstance(self.credentials, OAuth2Token)
+        for attempt in (1, 2):  # ECO.1.2.7: a refused token is retried once with a fresh one
+            response = initial_response(self.credentials, self.user, self.endpoint)
+            if response is None:
+                return  # identity from the TLS client certificate alone
+            try:
+                self._auth(conn, response, token=token)
+                return
+            except TokenError:
+                if attempt == 2:
+                    raise
+                _log.debug("%s: token refused, asking the provider again", self._where)
+            finally:
+                del response
 
     def _auth(self, conn: imaplib.IMAP4, response: sasl.InitialResponse, *, token: bool) -> None:
         mech = response.mechanism.value
         if f"AUTH={mech}" not in {c.upper() for c in conn.capabilities}:
             raise AuthenticationError(f"{self._where}: the server does not offer {mech}")
-        ack = (
-            sasl.OAUTHBEARER_ERROR_ACK
-            if response.mechanism is sasl.SaslMechanism.OAUTHBEARER
-            else sasl.XOAUTH2_ERROR_ACK
-        )
+        ack = error_ack(response.mechanism)
         # A one-shot closure: the payload is dropped as soon as the exchange ends.
         state: list[bytes | None] = [response.payload]
 
@@ -329,13 +312,17 @@ class ImapTransport:
 
     def fetch(self, folder: str, uids: Iterable[int]) -> list[FetchedMessage]:
         """Whole messages (``BODY.PEEK[]``: fetching does not mark them seen)."""
-        uidset = uid_set(uids)
+        return self.fetch_range(folder, uid_set(uids))
+
+    def fetch_range(self, folder: str, uidset: str, min_uid: int = 0) -> list[FetchedMessage]:
+        """Whole messages of a UID set such as ``41:*``, skipping UIDs <= ``min_uid``."""
 
         def op(conn: imaplib.IMAP4) -> list[FetchedMessage]:
             self._select(conn, folder)
             typ, data = conn.uid("FETCH", uidset, "(UID FLAGS BODY.PEEK[])")
             self._ok(typ, data, "UID FETCH BODY")
-            return [m for m in (self._fetched(i) for i in parse_fetch(data)) if m is not None]
+            found = (self._fetched(i) for i in parse_fetch(data))
+            return [m for m in found if m is not None and m.uid > min_uid]
 
         return self._run("UID FETCH BODY", op)
 

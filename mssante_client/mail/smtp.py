@@ -24,7 +24,6 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from ..errors import (
     AuthenticationError,
@@ -39,7 +38,8 @@ from ..errors import (
 from ..errors import TimeoutError as MssTimeoutError
 from . import sasl
 from ._redact import mask_address, redact
-from .credentials import ClientCertificate, Credentials, OAuth2Mechanism, OAuth2Token, Password
+from .credentials import Credentials, OAuth2Token
+from .endpoint import Endpoint, Security, error_ack, initial_response
 from .message import ComposedMessage
 from .tls import translate_ssl_error
 
@@ -48,20 +48,12 @@ __all__ = [
     "DeliveryUncertainError",
     "RecipientResult",
     "RetryPolicy",
-    "Security",
     "SendResult",
     "SmtpTransport",
     "reply_class",
 ]
 
 _log = logging.getLogger("mssante_client.mail")
-
-
-class Security(StrEnum):
-    """How TLS starts: STARTTLS on the plain port (MSSanté default) or implicit TLS."""
-
-    STARTTLS = "starttls"
-    IMPLICIT = "implicit"
 
 
 class DeliveryUncertainError(ConnectionLostError):
@@ -170,13 +162,10 @@ def _text(msg: bytes | str) -> str:
 class SmtpTransport:
     """One lazily opened, reused SMTP submission connection for one mailbox."""
 
-    host: str
-    port: int
+    endpoint: Endpoint
     user: str
-    credentials: Credentials
+    credentials: Credentials = field(repr=False)
     context_factory: Callable[[], ssl.SSLContext] = field(repr=False)
-    security: Security = Security.STARTTLS
-    timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     local_hostname: str | None = None
     _conn: smtplib.SMTP | None = field(default=None, init=False, repr=False)
@@ -208,19 +197,18 @@ class SmtpTransport:
         return self._conn
 
     def _open(self) -> smtplib.SMTP:
-        where = f"SMTP {self.host}:{self.port}"
+        where = f"SMTP {self.endpoint}"
+        ep = self.endpoint
         ctx = self.context_factory()
         local = self.local_hostname or socket.gethostname()
         conn: smtplib.SMTP
         try:
-            if self.security is Security.IMPLICIT:
+            if self.endpoint.security is Security.IMPLICIT:
                 conn = smtplib.SMTP_SSL(
-                    self.host, self.port, local_hostname=local, timeout=self.timeout, context=ctx
+                    ep.host, ep.port, local_hostname=local, timeout=ep.timeout, context=ctx
                 )
             else:
-                conn = smtplib.SMTP(
-                    self.host, self.port, local_hostname=local, timeout=self.timeout
-                )
+                conn = smtplib.SMTP(ep.host, ep.port, local_hostname=local, timeout=ep.timeout)
         except ssl.SSLError as exc:
             raise translate_ssl_error(exc, where) from exc
         except TimeoutError as exc:
@@ -229,7 +217,7 @@ class SmtpTransport:
             raise ConnectError(f"{where}: cannot connect ({exc.__class__.__name__})") from exc
         try:
             self._ehlo(conn, where)
-            if self.security is Security.STARTTLS:
+            if self.endpoint.security is Security.STARTTLS:
                 if not conn.has_extn("starttls"):
                     raise TLSRequiredError(f"{where}: the server does not offer STARTTLS")
                 try:
@@ -263,30 +251,22 @@ class SmtpTransport:
         return {m.upper() for m in conn.esmtp_features.get("auth", "").split()}
 
     def _authenticate(self, conn: smtplib.SMTP, where: str) -> None:
-        creds = self.credentials
         if not isinstance(conn.sock, ssl.SSLSocket):  # pragma: no cover - guarded above
             raise TLSRequiredError(f"{where}: refusing to authenticate without TLS")
-        if isinstance(creds, ClientCertificate):
-            if not creds.sasl_external:
+        token = isinstance(self.credentials, OAuth2Token)
+        for attempt in (1, 2):  # ECO.1.2.7: a refused token is retried once with a fresh one
+            response = initial_response(self.credentials, self.user, self.endpoint)
+            if response is None:
                 return  # TLS client authentication only
-            self._auth_exchange(conn, where, sasl.external(creds.authzid), token=False)
-        elif isinstance(creds, Password):
-            self._auth_exchange(conn, where, sasl.plain(self.user, creds.secret), token=False)
-        elif isinstance(creds, OAuth2Token):
-            # ECO.1.2.7: a refused token is retried once with a fresh one from the provider.
-            for attempt in (1, 2):
-                try:
-                    self._auth_exchange(conn, where, self._oauth(creds), token=True)
-                    return
-                except TokenError:
-                    if attempt == 2:
-                        raise
-                    _log.debug("%s: token refused, asking the provider for a fresh one", where)
-
-    def _oauth(self, creds: OAuth2Token) -> sasl.InitialResponse:
-        if creds.mechanism is OAuth2Mechanism.OAUTHBEARER:
-            return sasl.oauthbearer(self.user, creds.token(), host=self.host, port=self.port)
-        return sasl.xoauth2(self.user, creds.token())
+            try:
+                self._auth_exchange(conn, where, response, token=token)
+                return
+            except TokenError:
+                if attempt == 2:
+                    raise
+                _log.debug("%s: token refused, asking the provider for a fresh one", where)
+            finally:
+                del response
 
     def _auth_exchange(
         self, conn: smtplib.SMTP, where: str, response: sasl.InitialResponse, *, token: bool
@@ -297,11 +277,7 @@ class SmtpTransport:
         try:
             code, msg = conn.docmd("AUTH", f"{mech} {response.encoded()}")
             if code == 334:  # an error challenge (RFC 7628 / XOAUTH2): acknowledge it
-                ack = (
-                    sasl.OAUTHBEARER_ERROR_ACK
-                    if response.mechanism is sasl.SaslMechanism.OAUTHBEARER
-                    else sasl.XOAUTH2_ERROR_ACK
-                )
+                ack = error_ack(response.mechanism)
                 code, msg = conn.docmd(sasl.encode_response(ack) if ack else "")
         except (smtplib.SMTPException, OSError) as exc:
             raise ConnectionLostError(f"{where}: connection lost during AUTH {mech}") from exc
@@ -327,7 +303,7 @@ class SmtpTransport:
                 self._drop()
                 if reopened:
                     raise ConnectionLostError(
-                        f"SMTP {self.host}:{self.port}: connection lost twice before DATA"
+                        f"SMTP {self.endpoint}: connection lost twice before DATA"
                     ) from exc.__cause__
                 reopened = True
                 attempt -= 1
@@ -364,7 +340,7 @@ class SmtpTransport:
     def _transaction(
         self, conn: smtplib.SMTP, message: ComposedMessage, *, last: bool
     ) -> tuple[RecipientResult, ...]:
-        where = f"SMTP {self.host}:{self.port}"
+        where = f"SMTP {self.endpoint}"
         limit = conn.esmtp_features.get("size", "").strip()
         if limit.isdigit() and int(limit) and message.size > int(limit):
             raise MessageError(
