@@ -149,7 +149,7 @@ def test_images_are_sniffed(
 def test_text_document(header: dict[str, Any]) -> None:
     doc = Document.from_text("Compte rendu de consultation.\n", type="CR-CONS", **header)
     assert doc.media_type == "text/plain"
-    assert Document.read(doc.to_xml()).payload == "Compte rendu de consultation.\n".encode()
+    assert Document.read(doc.to_xml()).payload == b"Compte rendu de consultation.\n"
 
 
 def test_media_type_is_never_trusted(header: dict[str, Any]) -> None:
