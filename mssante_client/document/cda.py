@@ -50,6 +50,9 @@ FR_HEADER_TEMPLATE_IDS = (
     TemplateId(root="2.16.840.1.113883.2.8.2.1"),
     TemplateId(root="1.2.250.1.213.1.1.1.1"),
 )
+#: JDV_J245_Civilite_CISIS and JDV_J246_Titre_CISIS, checked by the header schematron.
+CIVILITIES = ("M", "MME")
+TITLES = ("DR", "MC", "MG", "PC", "PG", "PR")
 LEVEL1_TEMPLATE_IDS = (*FR_HEADER_TEMPLATE_IDS, TemplateId(root=LEVEL1_TEMPLATE_ID))
 
 
@@ -89,6 +92,10 @@ def _strict_ps(field: str, person: HealthProfessional) -> None:
     if person.specialty is None:
         raise DocumentError(f"{field}.specialty", "is required (J01 XdsAuthorSpecialty)")
     _in_value_set(f"{field}.specialty", person.specialty, "J01")
+    if person.prefix is not None and person.prefix not in CIVILITIES:
+        raise DocumentError(f"{field}.prefix", "must be a J245 civility: M or MME")
+    if person.suffix is not None and person.suffix not in TITLES:
+        raise DocumentError(f"{field}.suffix", f"must be a J246 title: {', '.join(TITLES)}")
     _in_value_set(f"{field}.practice_setting", person.practice_setting, "J04")
 
 
@@ -218,6 +225,8 @@ def _person_name(parent: etree._Element, tag: str, person: HealthProfessional) -
     if person.given_name:
         _el(name, "given", person.given_name)
     _el(name, "family", person.family_name)
+    if person.suffix:
+        _el(name, "suffix", person.suffix)
 
 
 def _professional(

@@ -132,6 +132,7 @@ def _professional(
         family_name=_text(_one(name, "h:family")) if name is not None else None,
         given_name=_text(_one(name, "h:given")) if name is not None else None,
         prefix=_text(_one(name, "h:prefix")) if name is not None else None,
+        suffix=_text(_one(name, "h:suffix")) if name is not None else None,
         specialty=_code(_one(node, "h:code")),
         organization=org,
         practice_setting=setting if keep_setting else None,

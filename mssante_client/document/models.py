@@ -270,6 +270,9 @@ class HealthProfessional(_Model):
     family_name: str | None = None
     given_name: str | None = None
     prefix: str | None = None
+    """Civility, J245 Civilite: ``M`` or ``MME``."""
+    suffix: str | None = None
+    """Title, J246 Titre: ``DR``, ``PR``, ``MC``, ``MG``, ``PC``, ``PG``."""
     specialty: SpecialtyCode | None = None
     organization: Organization | None = None
     practice_setting: PracticeSettingCode | None = None

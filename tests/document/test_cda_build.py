@@ -245,3 +245,14 @@ def test_repr_leaks_no_patient_data(pdf: bytes, header: dict[str, Any]) -> None:
         assert patient.ins is not None and patient.ins.value not in text
         assert "PAT-TROIS" not in text
         assert "1979" not in text
+
+
+def test_civility_and_title_value_sets(pdf: bytes, header: dict[str, Any]) -> None:
+    author: HealthProfessional = header["author"]
+    with pytest.raises(DocumentError) as info:
+        Document.from_pdf(
+            pdf, type="LDL-SES", **{**header, "author": author.model_copy(update={"prefix": "DR"})}
+        )
+    assert info.value.field == "authors[0].prefix"
+    doc = Document.from_pdf(pdf, type="LDL-SES", **header)
+    assert Document.read(doc.to_xml()).author.suffix == "DR"
