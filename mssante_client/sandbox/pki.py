@@ -156,29 +156,16 @@ def _builder(
     )
 
 
-def _ca_usage() -> x509.KeyUsage:
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """CAs sign certificates and CRLs; leaves sign and encipher (TLS client/server)."""
     return x509.KeyUsage(
-        digital_signature=False,
+        digital_signature=not ca,
         content_commitment=False,
-        key_encipherment=False,
+        key_encipherment=not ca,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _leaf_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=True,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
@@ -190,7 +177,7 @@ def _make_root(now: dt.datetime) -> _Authority:
     cert = (
         _builder(name, name, key.public_key(), 3650, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_usage(), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
         .sign(key, hashes.SHA256())
     )
     return _Authority(cert, key)
@@ -207,7 +194,7 @@ def _make_intermediate(kind: str, root: _Authority, now: dt.datetime) -> _Author
             now,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_usage(), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(_aki(root), critical=False)
         .sign(root.key, hashes.SHA256())
     )
@@ -238,7 +225,7 @@ def _make_server(ca: _Authority, now: dt.datetime) -> tuple[x509.Certificate, rs
             now,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(san, critical=False)
         .add_extension(_aki(ca), critical=False)
@@ -256,7 +243,7 @@ def _make_client(
     builder = (
         _builder(subject, signer_name, key.public_key(), 825 if ca else 30, now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(spec.email)]), critical=False)
     )
