@@ -138,14 +138,13 @@ class ImapTransport:
         try:
             conn.logout()
         except (imaplib.IMAP4.error, OSError):
-            conn.shutdown()
+            _shutdown(conn)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self._selected = None
         if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.shutdown()
+            _shutdown(conn)
 
     def _open(self) -> imaplib.IMAP4:
         where = self._where
@@ -180,12 +179,12 @@ class ImapTransport:
             if "CONDSTORE" in self._caps and "ENABLE" in self._caps:
                 conn.enable("CONDSTORE")
         except _TRANSPORT_ERRORS as exc:
-            conn.shutdown()
+            _shutdown(conn)
             if isinstance(exc, ssl.SSLError):
                     raise translate_ssl_error(exc, where) from exc
             raise ConnectionLostError(f"{where}: connection lost while opening") from exc
         except BaseException:
-            conn.shutdown()
+            _shutdown(conn)
             raise
         _log.debug("%s: connected and authenticated as %s", where, mask_address(self.user))
         return conn
@@ -498,6 +497,11 @@ class ImapTransport:
         if parse_idle_line(line).kind == "BYE":
             raise _Lost("BYE")
         return line.rstrip(b"\r\n")
+
+
+def _shutdown(conn: imaplib.IMAP4) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown()
 
 
 def _track(event: Any, new_mail: bool, exists: int) -> tuple[bool, int]:

@@ -229,7 +229,8 @@ class SmtpTransport:
                 except ssl.SSLError as exc:
                     raise translate_ssl_error(exc, where) from exc
                 self._ehlo(conn, where)
-            self._authenticate(conn, where)
+            if self._authenticate(conn, where):
+                self._ehlo(conn, where)  # servers add extensions after AUTH (Dovecot: DSN)
         except BaseException:
             conn.close()
             raise
@@ -250,23 +251,25 @@ class SmtpTransport:
     def _mechanisms(self, conn: smtplib.SMTP) -> set[str]:
         return {m.upper() for m in conn.esmtp_features.get("auth", "").split()}
 
-    def _authenticate(self, conn: smtplib.SMTP, where: str) -> None:
+    def _authenticate(self, conn: smtplib.SMTP, where: str) -> bool:
+        """Run the SASL exchange; False when the TLS client certificate alone identifies us."""
         if not isinstance(conn.sock, ssl.SSLSocket):  # pragma: no cover - guarded above
             raise TLSRequiredError(f"{where}: refusing to authenticate without TLS")
         token = isinstance(self.credentials, OAuth2Token)
         for attempt in (1, 2):  # ECO.1.2.7: a refused token is retried once with a fresh one
             response = initial_response(self.credentials, self.user, self.endpoint)
             if response is None:
-                return  # TLS client authentication only
+                return False  # TLS client authentication only
             try:
                 self._auth_exchange(conn, where, response, token=token)
-                return
+                return True
             except TokenError:
                 if attempt == 2:
                     raise
                 _log.debug("%s: token refused, asking the provider for a fresh one", where)
             finally:
                 del response
+        return False  # pragma: no cover - the loop returns or raises
 
     def _auth_exchange(
         self, conn: smtplib.SMTP, where: str, response: sasl.InitialResponse, *, token: bool
