@@ -57,7 +57,7 @@ def make_document(
         id=IdNatPS.from_rpps(next(generate_rpps(1, seed=7))),
         family_name="DUMAS",
         given_name="Olivier",
-        prefix="DR",
+        prefix="M",
         specialty=specialty("G15_10/SM26", "Médecin - Qualifié en Médecine Générale (SM)"),
         organization=custodian,
         practice_setting=practice_setting("ETABLISSEMENT", "Établissement de santé"),
