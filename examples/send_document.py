@@ -22,15 +22,17 @@ from mssante_client.document import (
     Document,
     Encounter,
     HealthProfessional,
+    InstanceId,
     Organization,
     Patient,
     ServiceEvent,
+    Sex,
     facility_type,
     practice_setting,
     specialty,
 )
 from mssante_client.errors import MssanteError
-from mssante_client.identity import INS, IdNatPS, generate_finess, generate_rpps
+from mssante_client.identity import INS, IdNatPS, IdNatStruct, generate_finess, generate_rpps
 from mssante_client.mail import DsnOptions, Message, Password, Sender
 from mssante_client.mail.mailbox import Mailbox
 from mssante_client.sandbox import Sandbox, SandboxInfo
@@ -47,9 +49,13 @@ PATIENT_INS = INS.from_matricule("2850775123456", oid=INS.OID_TEST_NIR, qualifie
 
 
 def discharge_letter() -> Document:
-    hospital = Organization(id=next(generate_finess(1, seed=11)).id_nat_struct, name="CH Test")
+    finess = next(generate_finess(1, seed=11))
+    hospital = Organization(
+        id=InstanceId(root=IdNatStruct.OID, extension=str(finess.id_nat_struct)), name="CH Test"
+    )
+    rpps = next(generate_rpps(1, seed=5))
     author = HealthProfessional(
-        id=IdNatPS.from_rpps(next(generate_rpps(1, seed=5))),
+        id=InstanceId(root=IdNatPS.OID, extension=str(IdNatPS.from_rpps(rpps))),
         family_name="DUPONT",
         given_name="Jean",
         prefix="M",
@@ -62,7 +68,7 @@ def discharge_letter() -> Document:
         birth_family_name="TEST",
         given_names=("CAMILLE",),
         birth_date=date(1985, 7, 14),
-        sex="F",
+        sex=Sex.F,
         birthplace_insee="75056",
     )
     stay_start = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
