@@ -13,8 +13,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
-
-from conftest import DPI, JEAN, SECRETARIAT, Clients, oauthbearer, smtp_external, xoauth2
+from sandbox_clients import DPI, JEAN, SECRETARIAT, Clients, oauthbearer, smtp_external, xoauth2
 
 pytestmark = pytest.mark.sandbox
 

@@ -7,8 +7,7 @@ import smtplib
 import socket
 
 import pytest
-
-from conftest import JEAN, SECRETARIAT, Clients, smtp_external, xoauth2
+from sandbox_clients import JEAN, SECRETARIAT, Clients, smtp_external, xoauth2
 
 pytestmark = pytest.mark.sandbox
 
@@ -103,7 +102,7 @@ def test_imap_login_without_tls_is_refused_on_the_mail_host(clients: Clients) ->
     conn = imaplib.IMAP4(clients.info.host, clients.info.imap_port, timeout=15)
     try:
         assert "LOGINDISABLED" in conn.capabilities
-        with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED|LOGINDISABLED"):
+        with pytest.raises(imaplib.IMAP4.error, match=r"PRIVACYREQUIRED|LOGINDISABLED"):
             conn.login(JEAN, account.password or "")
     finally:
         conn.logout()
@@ -128,9 +127,12 @@ def test_server_certificate_is_not_trusted_without_the_sandbox_ca(clients: Clien
     import ssl
 
     ctx = ssl.create_default_context()  # system trust store only
-    with socket.create_connection((clients.info.host, clients.info.imaps_port), timeout=15) as raw:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            ctx.wrap_socket(raw, server_hostname=clients.info.host)
+    address = (clients.info.host, clients.info.imaps_port)
+    with (
+        socket.create_connection(address, timeout=15) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        ctx.wrap_socket(raw, server_hostname=clients.info.host)
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
@@ -142,6 +144,6 @@ def test_tls_below_1_2_is_refused(clients: Clients) -> None:
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     ctx.minimum_version = ssl.TLSVersion.TLSv1_1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    with socket.create_connection((clients.info.host, clients.info.imaps_port), timeout=15) as raw:
-        with pytest.raises(ssl.SSLError):
-            ctx.wrap_socket(raw, server_hostname=clients.info.host)
+    address = (clients.info.host, clients.info.imaps_port)
+    with socket.create_connection(address, timeout=15) as raw, pytest.raises(ssl.SSLError):
+        ctx.wrap_socket(raw, server_hostname=clients.info.host)
