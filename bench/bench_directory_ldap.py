@@ -1,0 +1,109 @@
+"""Benchmark: a paged LDAP search of every sandbox mailbox, SDK vs raw python-ldap, same run.
+
+Baseline: the plain RFC 2696 loop of python-ldap (``search_ext`` + ``result3`` with a
+``SimplePagedResultsControl``, 500 per page), over the same StartTLS connection settings,
+same filter and same attribute list, returning python-ldap's raw ``(dn, {attr: [bytes]})``.
+SDK: ``Directory(LDAPDirectory(...)).iter_search()`` of the same entries, returning typed
+``Professional`` / ``Organisation`` models (every identifier and address validated).
+
+Runs alternate (raw, SDK, raw, SDK, ...) so that machine load affects both alike; the figure
+is the ratio of the medians. Uses the sandbox at ``MSSANTE_SANDBOX_ROOT`` if one runs there,
+otherwise starts one (port base ``MSSANTE_SANDBOX_PORT_BASE``, default 20000) and stops it.
+
+Usage: ``python bench/bench_directory_ldap.py [--entries 10000] [--repeat 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ldap
+from ldap.controls import SimplePagedResultsControl
+
+from mssante_client.directory import Directory
+from mssante_client.directory.ldap import LDAPDirectory
+from mssante_client.directory.ldap_filter import build_filter
+from mssante_client.directory.ldap_mapping import SANDBOX_MAPPING
+from mssante_client.directory.query import DirectoryQuery
+from mssante_client.sandbox import Sandbox, SandboxInfo
+
+
+def raw_paged(info: SandboxInfo, base: str, flt: str, attrs: list[str]) -> int:
+    conn: Any = ldap.initialize(info.ldap_uri)
+    conn.set_option(ldap.OPT_PROTOCOL_VERSION, 3)
+    conn.set_option(ldap.OPT_REFERRALS, 0)
+    conn.set_option(ldap.OPT_X_TLS_CACERTFILE, str(info.ca_file))
+    conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
+    conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+    conn.start_tls_s()
+    conn.simple_bind_s("", "")
+    ctrl = SimplePagedResultsControl(True, size=500, cookie=b"")
+    out: list[Any] = []
+    while True:
+        msgid = conn.search_ext(base, ldap.SCOPE_ONELEVEL, flt, attrs, serverctrls=[ctrl])
+        _, data, _, controls = conn.result3(msgid)
+        out += data
+        cookie = next((c.cookie for c in controls if c.controlType == ctrl.controlType), b"")
+        if not cookie:
+            break
+        ctrl.cookie = cookie
+    conn.unbind_s()
+    return len(out)
+
+
+def sdk_paged(info: SandboxInfo, base: str) -> int:
+    backend = LDAPDirectory(info.ldap_uri, base_dn=base, ca_file=info.ca_file)
+    with Directory(backend) as directory:
+        return sum(1 for _ in directory.iter_search(page_size=1000))
+
+
+def _sandbox(entries: int) -> tuple[SandboxInfo, Sandbox | None]:
+    root = os.environ.get("MSSANTE_SANDBOX_ROOT")
+    port_base = int(os.environ.get("MSSANTE_SANDBOX_PORT_BASE", "20000"))
+    if root:
+        info = Sandbox(Path(root), port_base=port_base).status()
+        if info is not None:
+            return info, None
+    sandbox = Sandbox(Path(tempfile.mkdtemp(prefix="bench-dir-")), port_base=port_base)
+    return sandbox.start(directory_entries=entries), sandbox
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    info, started = _sandbox(args.entries)
+    try:
+        base = f"ou=bal,{info.ldap_base}"
+        flt = build_filter(DirectoryQuery())
+        attrs = SANDBOX_MAPPING.attributes()
+        raw_n, sdk_n = raw_paged(info, base, flt, attrs), sdk_paged(info, base)  # warm up
+        raw_t: list[float] = []
+        sdk_t: list[float] = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            raw_paged(info, base, flt, attrs)
+            raw_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            sdk_paged(info, base)
+            sdk_t.append(time.perf_counter() - t)
+        raw_m, sdk_m = statistics.median(raw_t), statistics.median(sdk_t)
+        print(f"entries: raw {raw_n}, sdk {sdk_n} (liste rouge entries are never published)")
+        print(f"raw python-ldap paged loop: median {raw_m:.3f} s over {args.repeat} runs")
+        print(f"Directory.iter_search (models): median {sdk_m:.3f} s over {args.repeat} runs")
+        print(f"ratio sdk/raw: {sdk_m / raw_m:.2f}")
+    finally:
+        if started is not None:
+            started.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

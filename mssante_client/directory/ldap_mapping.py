@@ -1,0 +1,331 @@
+"""Which LDAP attribute holds which directory field, and how an entry becomes a model.
+
+Why configurable: the real MSSanté LDAP schema was never published (rules §5.3, open question
+9); an operator's or a hospital's directory proxy uses its own names. The default,
+:data:`SANDBOX_MAPPING`, is the sandbox's stand-in schema (docs/sandbox.md, ``mss*``
+attributes on top of inetOrgPerson names); pass another :class:`LDAPMapping` for another schema.
+
+Pure: :func:`entry_to_model` takes python-ldap's ``{attr: [bytes, ...]}`` and returns a
+:class:`~.models.Professional` or :class:`~.models.Organisation`, no socket involved.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+
+from ..errors import IdentifierError
+from ..identity import (
+    ADELI,
+    FINESS,
+    RPPS,
+    SIRET,
+    IdNatPS,
+    IdNatStruct,
+    MailboxType,
+    MSSanteAddress,
+)
+from .models import (
+    CodedConcept,
+    DirectoryEntry,
+    DirectoryMailbox,
+    Organisation,
+    PostalAddress,
+    Professional,
+    department_of,
+)
+from .models import (
+    construct_trusted as _make,
+)
+
+__all__ = ["SANDBOX_MAPPING", "LDAPMapping", "entry_to_model", "fast_address"]
+
+_log = logging.getLogger("mssante_client.directory")
+
+_DEFAULT_TYPE_VALUES: Final[Mapping[MailboxType, tuple[str, ...]]] = MappingProxyType(
+    {
+        MailboxType.PER: ("PER", "NOMINATIVE"),
+        MailboxType.ORG: ("ORG", "ORGANISATIONNELLE"),
+        MailboxType.APP: ("APP", "APPLICATIVE"),
+        MailboxType.CAB: ("CAB", "CABINET"),
+    }
+)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: mappings key small caches
+class LDAPMapping:
+    """LDAP attribute names for each field; ``None`` means the directory has no such attribute.
+
+    ``folded`` names attributes that store an ASCII-folded copy of a field
+    (:func:`._text.fold`), keyed by query criterion (``family_name``, ``given_name``, ``city``,
+    ``organisation``): when given, the server can match accents exactly and no accent-tolerant
+    filter is needed.
+    """
+
+    object_class: str = "mssBoiteAuxLettres"
+    mail: str = "mail"
+    mailbox_type: str = "mssTypeBAL"
+    family_name: str | None = "sn"
+    given_name: str | None = "givenName"
+    common_name: str | None = "cn"
+    display_name: str | None = "displayName"
+    civility: str | None = "title"
+    description: str | None = "description"
+    id_nat_ps: str | None = "mssIdNatPS"
+    rpps: str | None = "mssRPPS"
+    adeli: str | None = "mssADELI"
+    profession_code: str | None = "mssCodeProfession"
+    profession_label: str | None = "mssLibelleProfession"
+    specialty_code: str | None = "mssCodeSavoirFaire"
+    specialty_label: str | None = "mssLibelleSavoirFaire"
+    organisation: str | None = "o"
+    service: str | None = "ou"
+    finess: str | None = "mssFINESS"
+    siret: str | None = "mssSIRET"
+    id_nat_struct: str | None = "mssIdNatStruct"
+    street: str | None = "street"
+    city: str | None = "l"
+    postal_code: str | None = "postalCode"
+    department: str | None = "mssDepartement"
+    dematerialisation: str | None = "mssDematerialisation"
+    #: Boolean attribute of mailboxes that must not be published (liste rouge, rules §4).
+    red_list: str | None = "mssListeRouge"
+    #: Values of ``mailbox_type`` for each type (the first one is the canonical one).
+    type_values: Mapping[MailboxType, tuple[str, ...]] = field(
+        default_factory=lambda: _DEFAULT_TYPE_VALUES
+    )
+    folded: Mapping[str, str] = field(default_factory=dict)
+
+    def attributes(self) -> list[str]:
+        """Every attribute to request from the server."""
+        names = [
+            self.mail,
+            self.mailbox_type,
+            self.family_name,
+            self.given_name,
+            self.common_name,
+            self.display_name,
+            self.civility,
+            self.description,
+            self.id_nat_ps,
+            self.rpps,
+            self.adeli,
+            self.profession_code,
+            self.profession_label,
+            self.specialty_code,
+            self.specialty_label,
+            self.organisation,
+            self.service,
+            self.finess,
+            self.siret,
+            self.id_nat_struct,
+            self.street,
+            self.city,
+            self.postal_code,
+            self.department,
+            self.dematerialisation,
+        ]
+        return [n for n in dict.fromkeys(names) if n]
+
+    def parse_type(self, value: str | None) -> MailboxType | None:
+        if value is None:
+            return None
+        return _type_table(self).get(value.strip().upper())
+
+    def lowered(self) -> _Names:
+        """The attribute names in lower case ("" for an absent one), for entry lookups."""
+        return _lowered(self)
+
+
+class _Names:
+    """Lower-cased attribute names of a mapping (attribute access, like the mapping)."""
+
+    def __init__(self, mapping: LDAPMapping) -> None:
+        for f in fields(mapping):
+            value = getattr(mapping, f.name)
+            if f.name != "object_class" and (value is None or isinstance(value, str)):
+                setattr(self, f.name, value.lower() if value else "")
+
+    def __getattr__(self, name: str) -> str:  # only for type checkers; set in __init__
+        raise AttributeError(name)
+
+
+@functools.cache
+def _lowered(mapping: LDAPMapping) -> _Names:
+    return _Names(mapping)
+
+
+@functools.cache
+def _type_table(mapping: LDAPMapping) -> dict[str, MailboxType]:
+    return {v.upper(): kind for kind, values in mapping.type_values.items() for v in values}
+
+
+#: The sandbox's stand-in schema (docs/sandbox.md), the documented default.
+SANDBOX_MAPPING: Final = LDAPMapping()
+
+# A conservative subset of RFC 5321 dot-atom addresses: what directories publish. Addresses
+# matching it are built without the (slow) full email-validator pass; others go through it.
+_SIMPLE_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+_I = TypeVar("_I", MSSanteAddress, IdNatPS, IdNatStruct)
+
+
+def _trusted(kind: type[_I], value: str) -> _I:
+    """An identifier whose value is already known valid (skips re-validation).
+
+    Used for values derived from one just validated (``8`` + a valid RPPS is a valid IdNatPS)
+    and for addresses that passed :data:`_SIMPLE_ADDRESS`; never for raw input.
+    """
+    obj = object.__new__(kind)
+    object.__setattr__(obj, "_value", value)
+    return obj
+
+
+def fast_address(value: str) -> MSSanteAddress:
+    """An :class:`MSSanteAddress` for a directory value, fast for the common simple shape.
+
+    Why: the full email-validator check costs ~60 µs; a 10,000-entry search would spend more
+    time there than on the wire. A value that fully matches the strict pattern above is
+    already valid (the pattern is a subset of RFC 5321), so only the normalisation is applied.
+    """
+    if len(value) <= 254 and _SIMPLE_ADDRESS.fullmatch(value):
+        local, _, domain = value.rpartition("@")
+        return _trusted(MSSanteAddress, f"{local}@{domain.lower()}")
+    return MSSanteAddress(value)
+
+
+def _identifier(kind: Any, value: str | None, dn: str) -> Any:
+    """A typed identifier, or None (logged, without the value) if the directory's is invalid."""
+    if value is None:
+        return None
+    try:
+        return _cached_identifier(kind, value)
+    except IdentifierError as exc:
+        _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_identifier(kind: Any, value: str) -> Any:
+    # structures' identifiers repeat on every mailbox of the structure
+    return kind(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _place(
+    street: str | None, postal_code: str | None, city: str | None, department: str | None
+) -> PostalAddress:
+    # frozen, so one instance serves every mailbox at the same place
+    return _make(
+        PostalAddress,
+        lines=(street,) if street else (),
+        postal_code=postal_code,
+        city=city,
+        department=department or department_of(postal_code),
+        country=None,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _concept(kind: str, code: str, label: str | None) -> CodedConcept:
+    if kind == "profession":
+        return CodedConcept.profession(code, label)
+    return CodedConcept.specialty(code, label)
+
+
+def entry_to_model(
+    dn: str, entry: Mapping[str, list[bytes]], mapping: LDAPMapping = SANDBOX_MAPPING
+) -> DirectoryEntry | None:
+    """The model of one mailbox entry; None if it has no usable address (logged).
+
+    Attribute names are matched case-insensitively (servers answer with the schema's case).
+    """
+    m = mapping
+    values = {k.lower(): v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
+    get = values.get
+    names = m.lowered()
+    mail = get(names.mail)
+    if mail is None:
+        _log.warning("directory entry %s has no %s attribute; skipped", dn, m.mail)
+        return None
+    try:
+        address = fast_address(mail)
+    except IdentifierError:
+        _log.warning("directory entry %s has an invalid mailbox address; skipped", dn)
+        return None
+    mailbox_type = m.parse_type(get(names.mailbox_type))
+    demat = get(names.dematerialisation)
+    mailbox = _make(
+        DirectoryMailbox,
+        address=address,
+        type=mailbox_type,
+        description=get(names.description),
+        service=get(names.service),
+        dematerialisation=None if demat is None else demat.upper() == "TRUE",
+    )
+    postal_code, city, street = get(names.postal_code), get(names.city), get(names.street)
+    finess = _identifier(FINESS, get(names.finess), dn)
+    siret = _identifier(SIRET, get(names.siret), dn)
+    common: dict[str, Any] = {
+        "mailboxes": (mailbox,),
+        "addresses": (_place(street, postal_code, city, get(names.department)),)
+        if (postal_code or city or street)
+        else (),
+        "organisation_name": get(names.organisation),
+        "finess": finess,
+        "siret": siret,
+        "id_nat_struct": _identifier(IdNatStruct, get(names.id_nat_struct), dn),
+        "source": "ldap",
+        "source_id": dn,
+    }
+    rpps = _identifier(RPPS, get(names.rpps), dn)
+    raw_ps = get(names.id_nat_ps)
+    if raw_ps is not None and rpps is not None and raw_ps == f"8{rpps}":
+        id_nat_ps = _trusted(IdNatPS, raw_ps)
+    else:
+        id_nat_ps = _identifier(IdNatPS, raw_ps, dn)
+    is_person = mailbox_type in (MailboxType.PER, MailboxType.CAB) or (
+        mailbox_type is None and (id_nat_ps is not None or rpps is not None)
+    )
+    if not is_person:
+        return _make(
+            Organisation,
+            kind="organisation",
+            name=get(names.display_name) or get(names.common_name),
+            **common,
+        )
+    adeli = _identifier(ADELI, get(names.adeli), dn)
+    if id_nat_ps is None and rpps is not None:
+        id_nat_ps = _trusted(IdNatPS, f"8{rpps}")
+    elif id_nat_ps is None and adeli is not None:
+        id_nat_ps = _trusted(IdNatPS, f"0{adeli}")
+    if rpps is None and id_nat_ps is not None:
+        rpps = id_nat_ps.rpps
+    profession_code = get(names.profession_code)
+    specialty_code = get(names.specialty_code)
+    return _make(
+        Professional,
+        kind="professional",
+        family_name=get(names.family_name),
+        given_name=get(names.given_name),
+        civility=get(names.civility),
+        id_nat_ps=id_nat_ps,
+        rpps=rpps,
+        adeli=adeli,
+        profession=_concept("profession", profession_code, get(names.profession_label))
+        if profession_code
+        else None,
+        specialty=_concept("specialty", specialty_code, get(names.specialty_label))
+        if specialty_code
+        else None,
+        **common,
+    )
