@@ -73,6 +73,7 @@ def register(subparsers: Any) -> None:
         "send",
         help="send a message (documents as IHE_XDM.ZIP, DSN / read receipt)",
         description="Compose and send an MSSanté message; prints each recipient's result.",
+        allow_abbrev=False,  # "--p12-password SECRET" must not match "--p12-password-env"
     )
     send.add_argument("--from", dest="sender", required=True, help="your MSSanté address")
     send.add_argument("--display-name", help="sender display name (ECO.2.2.7)")
@@ -121,21 +122,25 @@ def register(subparsers: Any) -> None:
         p.add_argument("--folder", default="INBOX", help="folder (default INBOX)")
         _connection_options(p)
 
-    folders = actions.add_parser("folders", help="list the folders")
+    folders = actions.add_parser("folders", help="list the folders", allow_abbrev=False)
     common(folders)
     folders.set_defaults(handler=_folders)
 
-    listing = actions.add_parser("list", help="list message envelopes")
+    listing = actions.add_parser("list", help="list message envelopes", allow_abbrev=False)
     common(listing)
     listing.set_defaults(handler=_list)
 
-    fetch = actions.add_parser("fetch", help="fetch messages that arrived since the state file")
+    fetch = actions.add_parser(
+        "fetch", help="fetch messages that arrived since the state file", allow_abbrev=False
+    )
     common(fetch)
     fetch.add_argument("--state", type=Path, help="sync state file (read, then updated)")
     fetch.add_argument("--mark-seen", action="store_true", help="flag fetched messages \\Seen")
     fetch.set_defaults(handler=_fetch)
 
-    save = actions.add_parser("save", help="save one message's attachments and documents")
+    save = actions.add_parser(
+        "save", help="save one message's attachments and documents", allow_abbrev=False
+    )
     common(save)
     save.add_argument("uid", type=int, help="message UID")
     save.add_argument("--dir", type=Path, required=True, help="destination directory")
