@@ -185,9 +185,8 @@ def test_inbox_folders_and_list(
     mssante_sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = str(mssante_sandbox.root)
-    code, out, _ = run(
-        ["inbox", "folders", "--sandbox", root, "--address", HELENE, "--json"], capsys
-    )
+    argv = ["--sandbox", root, "--address", HELENE, "--json"]
+    code, out, _ = run(["inbox", "folders", *argv], capsys)
     assert code == 0
     assert "INBOX" in [f["name"] for f in json.loads(out)]
     code, out, _ = run(["inbox", "list", *argv], capsys)
