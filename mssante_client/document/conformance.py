@@ -37,7 +37,13 @@ from typing import Any
 from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import ConfigurationError, ContentError, MissingDependencyError, XMLError
+from ..errors import (
+    ConfigurationError,
+    ContentError,
+    InvalidInputError,
+    MissingDependencyError,
+    XMLError,
+)
 from ._xml import safe_parse
 
 __all__ = [
@@ -354,43 +360,64 @@ class Validator:
         return [n for n in dict.fromkeys(names) if (self.work / "schematrons" / n).is_file()]
 
     def check_xdm(self, data: bytes) -> ConformanceReport:
-        """Run check F on each METADATA.XML of an IHE_XDM.ZIP, then A–D on each CDA in it."""
+        """Check F on an IHE_XDM.ZIP, then A–D on each CDA in it.
+
+        The archive is read by the XDM reader (archive safety, URI resolution, size and SHA-1,
+        CDA/metadata cross-checks: its ERROR findings are errors here); each ``METADATA.XML``
+        is validated against ebRS 3.0 ``lcm.xsd`` with the schema's own messages.
+        """
+        from .archive import SafeArchive
+        from .xdm_read import read_xdm
+
         errors: list[ConformanceIssue] = []
         warnings: list[ConformanceIssue] = []
-        checks: list[str] = []
+        checks: list[str] = ["XDM"]
         skipped: list[str] = []
         documents: list[str] = []
         try:
-            members = list(_xdm_members(data))
-        except ContentError as exc:
+            package = read_xdm(data, keep_bytes=True)
+            with SafeArchive(data) as archive:
+                metas = [
+                    (e.name, archive.read(e.name))
+                    for e in archive.entries
+                    if re.fullmatch(r"IHE_XDM/[^/]+/METADATA\.XML", e.name.upper())
+                ]
+        except (ContentError, InvalidInputError) as exc:
             issue = ConformanceIssue(check="XDM", message=str(exc))
-            return ConformanceReport(valid=False, errors=[issue], checks=["XDM"])
-        for name, kind, content in members:
-            if kind == "metadata":
-                checks.append(f"ebRS:{name}")
-                try:
-                    meta = safe_parse(content, what=name)
-                except XMLError as exc:
-                    errors.append(ConformanceIssue(check="ebRS", message=str(exc), document=name))
-                    continue
-                schema = self._lcm_schema()
-                if not schema.validate(meta):
-                    for err in schema.error_log:
-                        errors.append(
-                            ConformanceIssue(
-                                check="ebRS",
-                                location=f"line {err.line}",
-                                message=err.message,
-                                document=name,
-                            )
-                        )
-            else:
-                sub = self.check_cda(content, name=name)
-                errors += sub.errors
-                warnings += sub.warnings
-                checks += [f"{c}:{name}" for c in sub.checks]
-                skipped += sub.skipped
-                documents.append(name)
+            return ConformanceReport(valid=False, errors=[issue], checks=checks)
+        for finding in package.findings:
+            issue = ConformanceIssue(
+                check=f"XDM:{finding.code}", message=finding.message, document=finding.entry
+            )
+            if finding.severity.value == "error":
+                errors.append(issue)
+            elif finding.severity.value == "warning":
+                warnings.append(issue)
+        schema = self._lcm_schema()
+        for name, raw in metas:
+            checks.append(f"ebRS:{name}")
+            try:
+                ok = schema.validate(safe_parse(raw, what=name))
+            except XMLError as exc:
+                errors.append(ConformanceIssue(check="ebRS", message=str(exc), document=name))
+                continue
+            if not ok:
+                errors += [
+                    ConformanceIssue(
+                        check="ebRS", location=f"line {e.line}", message=e.message, document=name
+                    )
+                    for e in schema.error_log
+                ]
+        for packaged in package.entries:
+            if packaged.document is None or packaged.content is None:
+                continue
+            name = packaged.path or packaged.entry.uri or "CDA"
+            sub = self.check_cda(packaged.content, name=name)
+            errors += sub.errors
+            warnings += sub.warnings
+            checks += [f"{c}:{name}" for c in sub.checks]
+            skipped += sub.skipped
+            documents.append(name)
         if not documents:
             errors.append(ConformanceIssue(check="XDM", message="no CDA document in the archive"))
         return ConformanceReport(
@@ -429,41 +456,6 @@ def _svrl_issues(
             check=check, location=node.get("location"), message=text, document=name
         )
         yield issue, role not in _WARNING_ROLES
-
-
-def _xdm_members(data: bytes) -> Iterator[tuple[str, str, bytes]]:
-    """(name, "metadata"|"cda", bytes) of an XDM archive, read with part B's safe reader."""
-    from .archive import SafeArchive  # the XDM side owns archive safety
-
-    archive = SafeArchive(data)
-    metas = [
-        e.name
-        for e in archive.entries
-        if re.fullmatch(r"IHE_XDM/[^/]+/METADATA\.XML", e.name.upper())
-    ]
-    for meta_name in sorted(metas):
-        meta_bytes = archive.read(meta_name)
-        yield meta_name, "metadata", meta_bytes
-        try:
-            meta = safe_parse(meta_bytes, what=meta_name)
-        except XMLError:
-            continue
-        subset = meta_name.rsplit("/", 1)[0]
-        for eo in meta.iter(f"{_RIM}ExtrinsicObject"):
-            if eo.get("mimeType") not in (None, "text/xml", "application/xml"):
-                continue
-            uri = None
-            for slot in eo.findall(f"{_RIM}Slot"):
-                if slot.get("name") == "URI":
-                    value = slot.find(f"{_RIM}ValueList/{_RIM}Value")
-                    uri = value.text if value is not None else None
-            if not uri:
-                continue
-            for candidate in (f"{subset}/{uri}", f"IHE_XDM/{uri}"):
-                entry = archive.find(candidate)
-                if entry is not None:
-                    yield entry.name, "cda", archive.read(entry.name)
-                    break
 
 
 _validators: dict[Path, Validator] = {}

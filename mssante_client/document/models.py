@@ -34,6 +34,7 @@ __all__ = [
     "Confidentiality",
     "ConfidentialityFlag",
     "Encounter",
+    "HeaderSpec",
     "HealthProfessional",
     "InstanceId",
     "Organization",
@@ -59,14 +60,21 @@ _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
 
 def _reraise(exc: ValidationError, model: str) -> InvalidInputError:
-    """Turn a pydantic error into our typed error, keeping an identifier's own error class."""
+    """Turn a pydantic error into our typed error, keeping an identifier's own error class.
+
+    The field is the dotted path from ``model`` (``HeaderSpec.author.id``); an error raised by a
+    nested model or identifier already names its own class first, which is replaced by the path.
+    """
     err = exc.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
-    field = f"{model}.{loc}" if loc else model
+    loc = [str(p) for p in err.get("loc", ())]
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, InvalidInputError):
-        return type(inner)(field, inner.reason)
-    return DocumentError(field, str(err.get("msg", "invalid value")))
+        if not loc and inner.field.split(".")[0] == model:
+            return type(inner)(inner.field, inner.reason)
+        head, _, rest = inner.field.partition(".")
+        tail = [rest] if head[:1].isupper() and rest else [] if head[:1].isupper() else [head]
+        return type(inner)(".".join([model, *loc, *tail]), inner.reason)
+    return DocumentError(".".join([model, *loc]), str(err.get("msg", "invalid value")))
 
 
 class _Model(BaseModel):
@@ -398,3 +406,35 @@ class CdaHeader(_Model):
     @property
     def author(self) -> HealthProfessional:
         return self.authors[0]
+
+
+class HeaderSpec(_Model):
+    """Everything a caller states to build a document header, e.g. from a JSON file.
+
+    It is the input of ``mssante document build --header HEADER.json`` and mirrors the keyword
+    arguments of :meth:`Document.from_pdf` (see ``examples/header-ldl-ses.json``). Identifiers
+    given as strings are validated (IdNatPS for people, IdNatStruct for organisations); J01/J02/
+    J04 codes may be bare codes, their system and display name come from the value sets.
+    """
+
+    type: str | None = None
+    """Document type (short name or J07 code); the CLI's ``--type`` overrides it."""
+    patient: Patient
+    author: HealthProfessional
+    custodian: Organization
+    encounter: Encounter
+    service_event: ServiceEvent
+    legal_authenticator: HealthProfessional | None = None
+    title: str | None = None
+    effective_time: datetime | None = None
+    confidentiality: Confidentiality = Confidentiality.N
+    confidentiality_flags: tuple[ConfidentialityFlag, ...] = ()
+    document_id: InstanceId | None = None
+    set_id: InstanceId | None = None
+    version: int = Field(default=1, ge=1)
+    replaces: InstanceId | None = None
+    language: str = "fr-FR"
+
+    def builder_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`Document.from_payload` (without ``type``)."""
+        return {name: getattr(self, name) for name in type(self).model_fields if name != "type"}

@@ -42,7 +42,7 @@ def test_built_documents_pass_the_kit(
     doc = Document.from_pdf(pdf, type=kind, **header)
     report = validator.check(doc.to_xml())
     assert report.valid, _explain(report)
-    assert PROFILES <= set(report.checks)
+    assert set(report.checks) >= PROFILES
     assert not [c for c in report.checks if c.startswith("volet:")]  # level 1: no volet
 
 
