@@ -30,10 +30,12 @@ __all__ = [
     "CH_TEST_FINESS",
     "CITIES",
     "MAX_ENTRIES",
+    "MIN_ENTRIES",
     "PROFESSIONS",
     "SPECIALTIES",
     "STRUCTURE_OU",
     "DirectoryEntry",
+    "check_entry_count",
     "generate_directory",
     "write_jsonl",
     "write_ldif",
@@ -44,6 +46,8 @@ BASE_DN = "dc=annuaire,dc=mssante,dc=test"
 BAL_OU = f"ou=bal,{BASE_DN}"
 STRUCTURE_OU = f"ou=structures,{BASE_DN}"
 MAX_ENTRIES = 100_000
+#: The fixed entries matching the mail accounts (see ``_fixed``).
+MIN_ENTRIES = 6
 DEFAULT_SEED = 20240601
 
 #: TRE_G15-ProfessionSante codes and labels (as in the ANS JDV J01), with rough weights.
@@ -380,16 +384,21 @@ def _fixed(ch_test: DirectoryEntry) -> list[DirectoryEntry]:
     ]
 
 
+def check_entry_count(n: int) -> None:
+    """SandboxError unless ``MIN_ENTRIES <= n <= MAX_ENTRIES`` (the fixed entries always exist)."""
+    if not MIN_ENTRIES <= n <= MAX_ENTRIES:
+        raise SandboxError(f"directory entries must be between {MIN_ENTRIES} and {MAX_ENTRIES}")
+
+
 def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[DirectoryEntry]:
     """Yield the base/OU entries, the structures, then exactly ``n`` mailbox entries.
 
     The same ``(n, seed)`` always gives the same entries. About 78 % PER, 15 % ORG, 5 % APP,
     2 % CAB; ~2 % flagged liste rouge; ~90 % accept dematerialisation.
     """
+    check_entry_count(n)
     ch_test = _structure(CH_TEST_FINESS, "CH TEST", "LYON", "69", "69003")
     fixed = _fixed(ch_test)
-    if not len(fixed) <= n <= MAX_ENTRIES:
-        raise SandboxError(f"directory entries must be between {len(fixed)} and {MAX_ENTRIES}")
     rng = random.Random(seed)  # noqa: S311 - synthetic test data
     yield DirectoryEntry(
         BASE_DN,

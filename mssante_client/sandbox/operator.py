@@ -32,7 +32,7 @@ from ..errors import MissingDependencyError, SandboxError
 from . import accounts as acc
 from . import process
 from .config import render_all
-from .directory_seed import BASE_DN, write_seed
+from .directory_seed import BASE_DN, check_entry_count, write_seed
 from .layout import SandboxLayout
 from .models import CertBundle, SandboxAccount, SandboxInfo, SandboxPorts, TokenIssuer
 from .pki import IssuedCert, Pki, build_pki, write_private_file
@@ -144,6 +144,7 @@ class Sandbox:
                     f"a sandbox already runs from {self.root} on port base {running.port_base}"
                 )
             return running
+        check_entry_count(directory_entries)
         self._preflight()
         self.stop()  # leftovers of a half-dead sandbox in this root
         self._prepare_root()

@@ -1,0 +1,185 @@
+"""Start twice is harmless, restart keeps the sandbox usable, stop leaves nothing behind.
+
+Uses its own small sandbox on port base 11000 (the session one stays up for other tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mssante_client.cli import sandbox as sandbox_cli
+from mssante_client.errors import MissingDependencyError, SandboxError
+from mssante_client.sandbox import Sandbox, SandboxInfo
+from mssante_client.sandbox import process as sandbox_process
+
+pytestmark = pytest.mark.sandbox
+
+PORT_BASE = 11000
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _all_endpoints(info: SandboxInfo) -> list[tuple[str, int]]:
+    p = info.ports
+    mail = [
+        (h, port)
+        for h in ("127.0.0.1", "127.0.0.2")
+        for port in (p.imap, p.imaps, p.submission, p.submissions)
+    ]
+    return [
+        *mail,
+        ("127.0.0.1", p.lmtp),
+        ("127.0.0.1", p.smtp_internal),
+        ("127.0.0.1", p.ldap),
+        ("127.0.0.1", p.ldaps),
+        ("127.0.0.1", p.whitelist),
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    sandbox_cli.register(parser.add_subparsers())
+    args = parser.parse_args(list(argv))
+    return int(args.handler(args))
+
+
+@pytest.fixture(scope="module")
+def small() -> Iterator[Sandbox]:
+    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-lifecycle-"))
+    sandbox = Sandbox(root, port_base=PORT_BASE)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def test_start_twice_is_harmless(small: Sandbox) -> None:
+    first = small.start(directory_entries=50)
+    second = small.start(directory_entries=50)
+    assert second == first
+    assert Sandbox(small.root, port_base=PORT_BASE).status() == first
+    assert SandboxInfo.model_validate_json(small.layout.info_file.read_bytes()) == first
+    assert all(_listening(h, p) for h, p in _all_endpoints(first))
+    assert first.directory_entries == 50
+
+
+def test_info_file_and_keys_are_private(small: Sandbox) -> None:
+    info = small.start(directory_entries=50)
+    assert small.layout.info_file.stat().st_mode & 0o777 == 0o600
+    for account in info.accounts:
+        for secret in (account.key_file, account.p12_file):
+            if secret is not None:
+                assert secret.stat().st_mode & 0o777 == 0o600
+    assert info.tokens.hs256_key_file.stat().st_mode & 0o777 == 0o600
+    assert info.tokens.rs256_key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_status_json_describes_the_running_sandbox(
+    small: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = small.start(directory_entries=50)
+    assert _cli("sandbox", "status", "--root", str(small.root), "--json") == 0
+    described = SandboxInfo.model_validate(json.loads(capsys.readouterr().out))
+    assert described == info
+    assert (
+        _cli(
+            "sandbox",
+            "token",
+            "--root",
+            str(small.root),
+            "--alg",
+            "RS256",
+            "jean.dupont@medecin.mssante.test",
+        )
+        == 0
+    )
+    token = capsys.readouterr().out.strip()
+    assert token.count(".") == 2
+
+
+def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
+    before = small.start(directory_entries=50)
+    after = small.restart_service("dovecot")
+    assert after.pids["dovecot"] != before.pids["dovecot"]
+    assert not _alive(before.pids["dovecot"])
+    assert small.status() == after
+    ctx = ssl.create_default_context(cafile=str(after.ca_file))
+    with (
+        socket.create_connection((after.host, after.imaps_port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=after.host) as tls,
+    ):
+        assert tls.recv(100).startswith(b"* OK")
+    with pytest.raises(SandboxError):
+        small.restart_service("sendmail")
+
+
+def test_another_root_cannot_take_the_same_ports(small: Sandbox, tmp_path: Path) -> None:
+    small.start(directory_entries=50)
+    other = Sandbox(Path(tempfile.mkdtemp(prefix="mssante-sandbox-busy-")), port_base=PORT_BASE)
+    with pytest.raises(SandboxError, match="ports already in use"):
+        other.start(directory_entries=50)
+    assert small.status() is not None
+
+
+def test_stop_leaves_no_process_and_frees_the_ports(small: Sandbox) -> None:
+    info = small.start(directory_entries=50)
+    pids = dict(info.pids)
+    small.stop()
+    assert [name for name, pid in pids.items() if _alive(pid)] == []
+    assert [e for e in _all_endpoints(info) if _listening(*e)] == []
+    assert small.status() is None
+    small.stop()  # harmless when nothing runs
+    assert _cli("sandbox", "status", "--root", str(small.root)) == 1
+
+
+def test_non_sandbox_directory_is_refused(tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="mssante-not-a-sandbox-"))
+    (root / "precious.txt").write_text("keep me")
+    with pytest.raises(SandboxError, match="not a sandbox root"):
+        Sandbox(root, port_base=12000).start(directory_entries=10)
+    assert (root / "precious.txt").read_text() == "keep me"
+
+
+def test_invalid_parameters_are_refused() -> None:
+    with pytest.raises(SandboxError, match="port_base"):
+        Sandbox(Path(tempfile.gettempdir()) / "x", port_base=65000)
+    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-small-"))
+    with pytest.raises(SandboxError, match="directory entries"):
+        Sandbox(root, port_base=12000).start(directory_entries=3)
+    assert not any(_listening("127.0.0.1", 12000 + d) for d in (143, 389, 443))
+
+
+def test_missing_system_program_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = sandbox_process.find_program
+    monkeypatch.setattr(
+        sandbox_process, "find_program", lambda name: None if name == "slapd" else real(name)
+    )
+    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-nodeps-"))
+    with pytest.raises(MissingDependencyError) as caught:
+        Sandbox(root, port_base=12000).start(directory_entries=10)
+    assert "install-system-deps.sh" in caught.value.install
+    assert "apt-get install" in caught.value.install
