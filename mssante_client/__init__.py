@@ -41,5 +41,44 @@ __all__ += [
 # --- document (issue 3) ----------------------------------------------------------------------
 
 # --- mail (issue 4) --------------------------------------------------------------------------
+from .mail import (  # noqa: E402
+    Attachment,
+    ClientCertificate,
+    ComposedMessage,
+    DeliveryReport,
+    DispositionReport,
+    DsnOptions,
+    IntegrationError,
+    Mailbox,
+    Message,
+    OAuth2Token,
+    Password,
+    ReceivedMessage,
+    SendResult,
+    Sender,
+    SyncState,
+    build_mdn,
+    parse_received,
+)
+
+__all__ += [
+    "Attachment",
+    "ClientCertificate",
+    "ComposedMessage",
+    "DeliveryReport",
+    "DispositionReport",
+    "DsnOptions",
+    "IntegrationError",
+    "Mailbox",
+    "Message",
+    "OAuth2Token",
+    "Password",
+    "ReceivedMessage",
+    "SendResult",
+    "Sender",
+    "SyncState",
+    "build_mdn",
+    "parse_received",
+]
 
 # --- directory (issue 5) ---------------------------------------------------------------------

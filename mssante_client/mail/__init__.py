@@ -55,10 +55,26 @@ __all__ = [
     "person_display_name",
 ]
 
-# The I/O edge (Mail part B) is exported when present.
-try:  # pragma: no cover - depends on the edge being installed in this tree
-    from .credentials import ClientCertificate, OAuth2Token, Password
+# --- the network edge ------------------------------------------------------------------------
+from .credentials import ClientCertificate, OAuth2Mechanism, OAuth2Token, Password
+from .endpoint import Security
+from .mailbox import EnvelopeSync, Mailbox, MessageSync, TrustPolicy
+from .smtp import DeliveryUncertainError, RecipientResult, RetryPolicy, SendResult
+from .sync import SyncState
 
-    __all__ += ["ClientCertificate", "OAuth2Token", "Password"]
-except ImportError:  # pragma: no cover
-    pass
+__all__ += [
+    "ClientCertificate",
+    "DeliveryUncertainError",
+    "EnvelopeSync",
+    "Mailbox",
+    "MessageSync",
+    "OAuth2Mechanism",
+    "OAuth2Token",
+    "Password",
+    "RecipientResult",
+    "RetryPolicy",
+    "Security",
+    "SendResult",
+    "SyncState",
+    "TrustPolicy",
+]
