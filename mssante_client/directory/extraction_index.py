@@ -1,0 +1,281 @@
+"""The SQLite schema of the extraction index and the SQL of a search, as pure functions.
+
+Why a separate module: the SQL is the part with rules (what a criterion means, which index serves
+it, how a prefix becomes an FTS5 query) and it can be checked without a file; the importer and the
+backend in :mod:`.extraction` only run it.
+
+Layout: ``mailbox`` holds one row per distinct MSSanté address (the extraction repeats an address
+on one line per activity, rules §5.2), ``activity`` one row per distinct place of activity of a
+mailbox, and ``name_index`` is a contentless FTS5 table over the activity rows (family name, given
+name, organisation, city) with the ``unicode61 remove_diacritics 2`` tokenizer and prefix indexes
+of 2 and 3 characters, so that accent- and case-insensitive name prefixes are answered from the
+index alone.
+"""
+
+# SQL is assembled from constant fragments only; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ._text import fold, fold_words
+from .extraction_format import EXTRACTION_MAILBOX_TYPES
+from .query import DirectoryQuery
+
+__all__ = [
+    "ACTIVITY_COLUMNS",
+    "APPEND_HAYSTACK",
+    "CREATE_INDEXES",
+    "CREATE_TABLES",
+    "HAYSTACK_SEPARATOR",
+    "INSERT_ACTIVITY",
+    "INSERT_MAILBOX",
+    "INSERT_NAMES",
+    "INSERT_TEXT",
+    "MAILBOX_COLUMNS",
+    "ORGANISATION_SEPARATOR",
+    "SCHEMA_VERSION",
+    "TEXT_COLUMNS",
+    "SearchSQL",
+    "compile_search",
+    "name_prefix_match",
+]
+
+SCHEMA_VERSION: Final = "1"
+
+#: One row per distinct address. The entry of a mailbox is described by the first line that
+#: published it (structure, profession, service); later lines only add places of activity.
+MAILBOX_COLUMNS: Final = (
+    "address",
+    "mailbox_type",
+    "pp_identifier_type",
+    "pp_identifier",
+    "id_nat_ps",
+    "civility",
+    "family_name",
+    "given_name",
+    "dematerialisation",
+    "service",
+    "structure_identifier_type",
+    "structure_identifier",
+    "profession_category_code",
+    "profession_category_label",
+    "profession_code",
+    "profession_label",
+    "specialty_code",
+    "specialty_label",
+    "organisation_name",
+    "trade_name",
+)
+
+#: Pre-folded text for the substring criteria, in a narrow table so that a scan reads little.
+TEXT_COLUMNS: Final = ("organisation_key", "haystack")
+
+#: One row per distinct place of activity of a mailbox.
+ACTIVITY_COLUMNS: Final = (
+    "mailbox_id",
+    "address_l2",
+    "address_l3",
+    "address_l4_number",
+    "address_l4_number_complement",
+    "address_l4_street_type",
+    "address_l4_street",
+    "address_l5",
+    "address_l6_routing",
+    "postal_code",
+    "department",
+    "country",
+    "city",
+    "city_key",
+    "department_code",
+)
+
+CREATE_TABLES: Final = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE mailbox (id INTEGER PRIMARY KEY, "
+    + ", ".join(f"{name} TEXT NOT NULL" for name in MAILBOX_COLUMNS)
+    + ")",
+    "CREATE TABLE search_text (id INTEGER PRIMARY KEY, "
+    "organisation_key TEXT NOT NULL, haystack TEXT NOT NULL)",
+    "CREATE TABLE activity (id INTEGER PRIMARY KEY, mailbox_id INTEGER NOT NULL, "
+    + ", ".join(f"{name} TEXT NOT NULL" for name in ACTIVITY_COLUMNS[1:])
+    + ")",
+    # rowid = mailbox.id; the folded names are indexed, not stored (contentless).
+    "CREATE VIRTUAL TABLE name_index USING fts5(family, given, content='', columnsize=0, "
+    "prefix='2 3', tokenize='unicode61 remove_diacritics 2')",
+)
+
+#: Created after the bulk insert: building a B-tree once is much cheaper than maintaining it.
+CREATE_INDEXES: Final = (
+    "CREATE UNIQUE INDEX mailbox_address ON mailbox (address)",
+    "CREATE INDEX mailbox_id_nat_ps ON mailbox (id_nat_ps) WHERE id_nat_ps != ''",
+    "CREATE INDEX mailbox_type ON mailbox (mailbox_type)",
+    "CREATE INDEX mailbox_profession ON mailbox (profession_code, specialty_code)",
+    "CREATE INDEX mailbox_specialty ON mailbox (specialty_code) WHERE specialty_code != ''",
+    "CREATE INDEX mailbox_structure ON mailbox (structure_identifier)",
+    # Covering indexes: a place criterion is answered without reading the activity rows,
+    # either from a mailbox (probe) or from the place (list of mailboxes).
+    "CREATE INDEX activity_mailbox ON activity "
+    "(mailbox_id, city_key, postal_code, department_code)",
+    "CREATE INDEX activity_city ON activity (city_key, mailbox_id)",
+    "CREATE INDEX activity_postal_code ON activity (postal_code, mailbox_id)",
+    "CREATE INDEX activity_department ON activity (department_code, mailbox_id)",
+    "PRAGMA analysis_limit = 1000",
+    "ANALYZE",
+)
+
+INSERT_MAILBOX: Final = (
+    "INSERT INTO mailbox (id, "
+    + ", ".join(MAILBOX_COLUMNS)
+    + ") VALUES (?, "
+    + ", ".join("?" * len(MAILBOX_COLUMNS))
+    + ")"
+)
+INSERT_ACTIVITY: Final = (
+    "INSERT INTO activity (id, "
+    + ", ".join(ACTIVITY_COLUMNS)
+    + ") VALUES (?, "
+    + ", ".join("?" * len(ACTIVITY_COLUMNS))
+    + ")"
+)
+INSERT_TEXT: Final = "INSERT INTO search_text (id, organisation_key, haystack) VALUES (?, ?, ?)"
+INSERT_NAMES: Final = "INSERT INTO name_index (rowid, family, given) VALUES (?, ?, ?)"
+APPEND_HAYSTACK: Final = "UPDATE search_text SET haystack = haystack || ? WHERE id = ?"
+
+#: Joins the parts of ``haystack`` as :mod:`.query` does, so free text matches the same way.
+HAYSTACK_SEPARATOR: Final = " | "
+#: Joins the structure name and the trade name in ``organisation_key``: never in a folded query.
+ORGANISATION_SEPARATOR: Final = "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSQL:
+    """The statements of one search page: matching mailbox ids, and their total count."""
+
+    page: str
+    page_params: tuple[object, ...]
+    count: str
+    count_params: tuple[object, ...]
+
+
+def name_prefix_match(column: str, name: str) -> str | None:
+    """The FTS5 expression for "the folded ``column`` starts with the folded ``name``".
+
+    ``^"jean mar"*`` anchors the phrase on the first token of the column and lets the last word
+    be a prefix: exactly :func:`~._text.folded_prefix` on the whole name (``"jean mar"`` finds
+    ``JEAN-MARIE`` but ``"marie"`` does not). Returns ``None`` when a word holds a character the
+    tokenizer never indexes (``*``, ``(``...): such a name matches nobody, as the shared folding
+    rule says, instead of being silently widened.
+    """
+    words = fold(name).split()
+    if not words or not all(word.isalnum() for word in words):
+        return None
+    return f'{{{column}}} : ^"{" ".join(words)}"*'
+
+
+def _side_filter(table: str, key: str, conditions: list[str], *, probe: bool) -> str:
+    """A filter of ``mailbox m`` by a condition on a side table.
+
+    ``probe`` (another criterion already narrows the mailboxes): check each candidate through
+    the side table's index on its mailbox key. Otherwise: let the side table list the mailboxes.
+    """
+    where = " AND ".join(conditions)
+    if probe:
+        return f"EXISTS (SELECT 1 FROM {table} x WHERE x.{key} = m.id AND {where})"
+    return f"m.id IN (SELECT x.{key} FROM {table} x WHERE {where})"
+
+
+def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> SearchSQL | None:
+    """The SQL of one page of a search, or ``None`` if the query can match nothing here.
+
+    The semantics are those of :meth:`DirectoryQuery.matches` on the entries this index
+    produces: names are prefixes (FTS5), organisation and free text are folded substrings
+    (``instr`` on pre-folded columns), places must hold together on one activity, everything else
+    is exact through a B-tree index. APP and CAB mailboxes are never in the extraction (rules §4).
+    """
+    where: list[str] = []
+    params: list[object] = []
+
+    def add(clause: str, *values: object) -> None:
+        where.append(clause)
+        params.extend(values)
+
+    if query.mailbox_type is not None:
+        if query.mailbox_type.value not in EXTRACTION_MAILBOX_TYPES:
+            return None
+        add("m.mailbox_type = ?", query.mailbox_type.value)
+    wanted = {
+        str(identifier)
+        for identifier in (
+            query.id_nat_ps,
+            query.rpps.id_nat_ps if query.rpps else None,
+            query.adeli.id_nat_ps if query.adeli else None,
+        )
+        if identifier is not None
+    }
+    for identifier in sorted(wanted):
+        add("m.id_nat_ps = ?", identifier)
+    for structure in (query.finess, query.siret):
+        if structure is not None:
+            add("m.structure_identifier IN (?, ?)", str(structure), str(structure.id_nat_struct))
+
+    names: list[str] = []
+    for column, name in (("family", query.family_name), ("given", query.given_name)):
+        if name is not None:
+            expression = name_prefix_match(column, name)
+            if expression is None:
+                return None
+            names.append(expression)
+    if names:
+        add("m.id IN (SELECT rowid FROM name_index WHERE name_index MATCH ?)", " AND ".join(names))
+    selective = (bool(where) and query.mailbox_type is None) or len(where) > 1
+
+    place: list[str] = []
+    place_params: list[object] = []
+    if query.city is not None:
+        place.append("x.city_key = ?")
+        place_params.append(fold(query.city))
+    if query.postal_code is not None:
+        place.append("x.postal_code = ?")
+        place_params.append(query.postal_code)
+    if query.department is not None:
+        place.append("x.department_code = ?")
+        place_params.append(query.department)
+    if place:
+        add(_side_filter("activity", "mailbox_id", place, probe=selective), *place_params)
+
+    text: list[str] = []
+    text_params: list[object] = []
+    if query.organisation is not None:
+        text.append("instr(x.organisation_key, ?) > 0")
+        text_params.append(fold(query.organisation))
+    if query.text is not None:
+        for word in fold_words(query.text):
+            text.append("instr(x.haystack, ?) > 0")
+            text_params.append(word)
+    if text:
+        add(_side_filter("search_text", "id", text, probe=bool(where)), *text_params)
+
+    if query.profession is not None:
+        add("m.profession_code = ?", query.profession)
+    if query.specialty is not None:
+        add("m.specialty_code = ?", query.specialty)
+
+    condition = " AND ".join(where) if where else "1"
+    page_condition = condition
+    page_params = list(params)
+    if after is not None:
+        page_condition += " AND m.address > ?"
+        page_params.append(after)
+    page_params.append(limit)
+    return SearchSQL(
+        page=(
+            f"SELECT m.id, m.address FROM mailbox m WHERE {page_condition} "
+            "ORDER BY m.address LIMIT ?"
+        ),
+        page_params=tuple(page_params),
+        count=f"SELECT count(*) FROM mailbox m WHERE {condition}",
+        count_params=tuple(params),
+    )
