@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
@@ -257,6 +257,12 @@ class Organization(_Model):
     id: StructId
     name: str | None = None
 
+    if TYPE_CHECKING:  # what the validators accept, for type checkers
+
+        def __init__(
+            self, *, id: InstanceId | IdNatStruct | str, name: str | None = None
+        ) -> None: ...
+
     @property
     def id_nat_struct(self) -> IdNatStruct | None:
         """The validated IdNatStruct, or ``None`` (other root, or invalid key in a read doc)."""
@@ -285,6 +291,21 @@ class HealthProfessional(_Model):
     organization: Organization | None = None
     practice_setting: PracticeSettingCode | None = None
     """J04 ``standardIndustryClassCode`` of the organisation (needed for the performer)."""
+
+    if TYPE_CHECKING:  # what the validators accept, for type checkers
+
+        def __init__(
+            self,
+            *,
+            id: InstanceId | IdNatPS | str,
+            family_name: str | None = None,
+            given_name: str | None = None,
+            prefix: str | None = None,
+            suffix: str | None = None,
+            specialty: Code | str | None = None,
+            organization: Organization | None = None,
+            practice_setting: Code | str | None = None,
+        ) -> None: ...
 
     @property
     def id_nat_ps(self) -> IdNatPS | None:
@@ -347,6 +368,19 @@ class Encounter(_Model):
     end: datetime | None = None
     code: Code | None = None
     """Type of encounter (ActCode, e.g. ``IMP`` hospitalisation, ``AMB``); optional."""
+
+    if TYPE_CHECKING:  # what the validators accept, for type checkers
+
+        def __init__(
+            self,
+            *,
+            facility_type: Code | str,
+            facility_id: InstanceId | IdNatStruct | str | None = None,
+            facility_name: str | None = None,
+            start: datetime | None = None,
+            end: datetime | None = None,
+            code: Code | None = None,
+        ) -> None: ...
 
 
 class ServiceEvent(_Model):

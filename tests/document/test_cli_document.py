@@ -187,3 +187,23 @@ def test_main_entry_point(tmp_path: Path, kit: Path, capsys: pytest.CaptureFixtu
     [record] = json.loads(capsys.readouterr().out)
     assert record["type_code"] == "85208-7"
     assert record["payload_size"] == 257508
+
+
+def test_example_script_writes_a_valid_cda_and_package(kit: Path, tmp_path: Path) -> None:
+    """examples/build_lettre_de_liaison.py, run as a user would, produces conformant output."""
+    pytest.importorskip("saxonche", reason="saxonche (the 'validation' extra) is not installed")
+    import subprocess
+
+    script = REPO / "examples" / "build_lettre_de_liaison.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "X-MSS-CODECDA: 11490-0" in done.stdout
+    from mssante_client.document.conformance import validate
+
+    cda = validate(tmp_path / "LDL-SES.xml", kit=kit)
+    assert cda.valid, cda.errors[:3]
+    package = validate(tmp_path / "IHE_XDM.ZIP", kit=kit)
+    assert package.valid, package.errors[:3]
+    assert package.documents and package.documents[0].endswith("DOC0001.XML")
