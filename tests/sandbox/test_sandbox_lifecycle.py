@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import ssl
 import tempfile
@@ -73,6 +74,17 @@ def small() -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A world-traversable scratch directory (daemon workers must reach a sandbox root)."""
+    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-scratch-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_start_twice_is_harmless(small: Sandbox) -> None:
@@ -135,9 +147,9 @@ def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
         small.restart_service("sendmail")
 
 
-def test_another_root_cannot_take_the_same_ports(small: Sandbox, tmp_path: Path) -> None:
+def test_another_root_cannot_take_the_same_ports(small: Sandbox, scratch: Path) -> None:
     small.start(directory_entries=50)
-    other = Sandbox(Path(tempfile.mkdtemp(prefix="mssante-sandbox-busy-")), port_base=PORT_BASE)
+    other = Sandbox(scratch, port_base=PORT_BASE)
     with pytest.raises(SandboxError, match="ports already in use"):
         other.start(directory_entries=50)
     assert small.status() is not None
@@ -154,32 +166,39 @@ def test_stop_leaves_no_process_and_frees_the_ports(small: Sandbox) -> None:
     assert _cli("sandbox", "status", "--root", str(small.root)) == 1
 
 
-def test_non_sandbox_directory_is_refused(tmp_path: Path) -> None:
-    root = Path(tempfile.mkdtemp(prefix="mssante-not-a-sandbox-"))
+def test_non_sandbox_directory_is_refused(scratch: Path) -> None:
+    root = scratch
     (root / "precious.txt").write_text("keep me")
     with pytest.raises(SandboxError, match="not a sandbox root"):
         Sandbox(root, port_base=12000).start(directory_entries=10)
     assert (root / "precious.txt").read_text() == "keep me"
 
 
-def test_invalid_parameters_are_refused() -> None:
+def test_invalid_parameters_are_refused(scratch: Path) -> None:
     with pytest.raises(SandboxError, match="port_base"):
-        Sandbox(Path(tempfile.gettempdir()) / "x", port_base=65000)
-    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-small-"))
+        Sandbox(scratch, port_base=65000)
+    root = scratch
     with pytest.raises(SandboxError, match="directory entries"):
         Sandbox(root, port_base=12000).start(directory_entries=3)
-    assert not any(_listening("127.0.0.1", 12000 + d) for d in (143, 389, 443))
+    assert list(root.iterdir()) == []  # refused before anything was written
 
 
 def test_missing_system_program_names_the_install_command(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
 ) -> None:
     real = sandbox_process.find_program
     monkeypatch.setattr(
         sandbox_process, "find_program", lambda name: None if name == "slapd" else real(name)
     )
-    root = Path(tempfile.mkdtemp(prefix="mssante-sandbox-nodeps-"))
     with pytest.raises(MissingDependencyError) as caught:
-        Sandbox(root, port_base=12000).start(directory_entries=10)
+        Sandbox(scratch, port_base=12000).start(directory_entries=10)
     assert "install-system-deps.sh" in caught.value.install
     assert "apt-get install" in caught.value.install
+
+
+def test_root_under_a_private_directory_is_refused(tmp_path: Path) -> None:
+    """Daemon workers (nobody, postfix) could not reach it: say so instead of failing later."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(SandboxError, match="not traversable"):
+        Sandbox(private / "sandbox", port_base=12000).start(directory_entries=10)
