@@ -27,6 +27,8 @@ import contextlib
 import functools
 import logging
 import secrets
+import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -40,7 +42,7 @@ from ldap.controls import SimplePagedResultsControl
 
 from ..errors import (
     AuthenticationError,
-    CertificateVerificationError,
+    ClientCertificateError,
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
@@ -56,7 +58,7 @@ from .ldap_mapping import SANDBOX_MAPPING, LDAPMapping, entry_to_model
 from .models import DirectoryEntry
 from .query import DirectoryQuery
 
-__all__ = ["LDAPDirectory"]
+__all__ = ["LDAPDirectory", "diagnose_tls"]
 
 _log = logging.getLogger("mssante_client.directory")
 
@@ -87,7 +89,61 @@ def _info(exc: ldap.LDAPError) -> str:
     return f"{desc}: {info}" if info else desc
 
 
-_CERT_WORDS = ("certificate", "verif", "trusted", "issuer", "self-signed", "self signed")
+# LDAPMessage { messageID 1, ExtendedRequest { requestName "1.3.6.1.4.1.1466.20037" } }
+_STARTTLS_REQUEST = b"\x30\x1d\x02\x01\x01\x77\x18\x80\x16" + b"1.3.6.1.4.1.1466.20037"
+
+
+def _read_ber_message(sock: socket.socket) -> bytes:
+    head = sock.recv(2)
+    if len(head) < 2:
+        raise OSError("connection closed")
+    length = head[1]
+    if length & 0x80:
+        size = sock.recv(length & 0x7F)
+        length = int.from_bytes(size, "big")
+    data = b""
+    while len(data) < length:
+        chunk = sock.recv(length - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+def diagnose_tls(
+    host: str, port: int, *, starttls: bool, ca_file: str, client_cert: bool, timeout: float
+) -> MssanteError:
+    """Why a TLS session with an LDAP server failed, found with :mod:`ssl` (libldap won't say).
+
+    libldap (GnuTLS build) reports an untrusted server, a revoked client certificate and a
+    closed port alike as "Can't contact LDAP server". This re-plays the connection with the
+    same trust anchor: TCP, then StartTLS if needed, then the handshake, and names the failure.
+    """
+    from ..mail.tls import create_client_context, translate_ssl_error
+
+    where = f"LDAP {host}:{port}"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        return ConnectError(f"{where}: cannot connect ({exc.strerror or exc})")
+    with sock:
+        try:
+            if starttls:
+                sock.sendall(_STARTTLS_REQUEST)
+                _read_ber_message(sock)
+            context = create_client_context(ca_file=ca_file)
+            with context.wrap_socket(sock, server_hostname=host) as tls:
+                tls.getpeercert()
+        except ssl.SSLError as exc:
+            return translate_ssl_error(exc, where)
+        except OSError as exc:
+            return ConnectError(f"{where}: connection failed ({exc.strerror or exc})")
+    if client_cert:
+        return ClientCertificateError(
+            f"{where}: the server closed the TLS session: our client certificate was refused "
+            "(revoked, expired or from an unknown CA)"
+        )
+    return TLSError(f"{where}: the server closed the TLS session")
 
 
 class _PagedSearch:
@@ -263,11 +319,16 @@ class LDAPDirectory:
         ):
             return AuthenticationError(f"{where}: bind refused ({text})")
         if isinstance(exc, (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)):
-            if any(word in text.lower() for word in _CERT_WORDS):
-                return CertificateVerificationError(f"{where}: server certificate refused ({text})")
-            if isinstance(exc, ldap.CONNECT_ERROR):
-                return TLSError(f"{where}: TLS could not be established ({text})")
-            return ConnectError(f"{where}: cannot connect ({text})")
+            parts = urlsplit(self.uri)
+            default_port = 389 if self._starttls else 636
+            return diagnose_tls(
+                parts.hostname or "",
+                parts.port or default_port,
+                starttls=self._starttls,
+                ca_file=self._ca_file or _default_ca_file(),
+                client_cert=self._client_cert is not None,
+                timeout=self._timeout,
+            )
         if isinstance(exc, ldap.TIMEOUT):
             return TimeoutError(f"{where}: no answer within {self._timeout:g} s")
         return LDAPError(f"{where}: {text}")
