@@ -39,6 +39,43 @@ __all__ += [
 ]
 
 # --- document (issue 3) ----------------------------------------------------------------------
+from .document import (  # noqa: E402
+    Code,
+    Confidentiality,
+    ConfidentialityFlag,
+    Document,
+    DocumentType,
+    Encounter,
+    HeaderSpec,
+    HealthProfessional,
+    InstanceId,
+    Organization,
+    Patient,
+    ServiceEvent,
+    Sex,
+    all_document_types,
+    document_type,
+)
+from .document.conformance import ConformanceReport  # noqa: E402
+
+__all__ += [
+    "Code",
+    "Confidentiality",
+    "ConfidentialityFlag",
+    "ConformanceReport",
+    "Document",
+    "DocumentType",
+    "Encounter",
+    "HeaderSpec",
+    "HealthProfessional",
+    "InstanceId",
+    "Organization",
+    "Patient",
+    "ServiceEvent",
+    "Sex",
+    "all_document_types",
+    "document_type",
+]
 
 # --- mail (issue 4) --------------------------------------------------------------------------
 from .mail import (  # noqa: E402
