@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import IMAPError
+from ._redact import mask_address
 
 __all__ = [
     "Envelope",
@@ -370,6 +371,12 @@ class EnvelopeAddress:
     def __str__(self) -> str:
         return email.utils.formataddr((self.name or "", self.address))
 
+    def __repr__(self) -> str:
+        # a patient's address is its INS, and its display name the patient's name
+        if mask_address(self.address) != self.address:
+            return f"EnvelopeAddress(name=<hidden>, address={mask_address(self.address)!r})"
+        return f"EnvelopeAddress(name={self.name!r}, address={self.address!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -391,6 +398,13 @@ class Envelope:
     in_reply_to: str | None
     message_id: str | None
     modseq: int | None = None
+
+    def __repr__(self) -> str:
+        # the subject of a document mail names the patient (ECO.2.1.3): not shown
+        return (
+            f"Envelope(uid={self.uid}, flags={sorted(self.flags)}, size={self.size}, "
+            f"from={list(self.from_)!r}, to={list(self.to)!r}, message_id={self.message_id!r})"
+        )
 
     @property
     def date(self) -> datetime | None:
