@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .models import CertBundle, SandboxAccount, SandboxInfo, SandboxPorts, TokenIssuer
 from .operator import DEFAULT_PORT_BASE, SERVICES, Sandbox, default_root
+from .whitelist import WhitelistDomain, sandbox_domains
 
 __all__ = [
     "DEFAULT_PORT_BASE",
@@ -23,5 +24,7 @@ __all__ = [
     "SandboxInfo",
     "SandboxPorts",
     "TokenIssuer",
+    "WhitelistDomain",
     "default_root",
+    "sandbox_domains",
 ]

@@ -21,7 +21,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -37,7 +37,7 @@ from .layout import SandboxLayout
 from .models import CertBundle, SandboxAccount, SandboxInfo, SandboxPorts, TokenIssuer
 from .pki import IssuedCert, Pki, build_pki, write_private_file
 from .tokens import ISSUER, RS256_KID, Algorithm, mint_jwt
-from .whitelist import build_whitelist, sandbox_domains
+from .whitelist import WhitelistDomain, build_whitelist, sandbox_domains
 from .whitelist_server import PATH as WHITELIST_PATH
 
 __all__ = ["DEFAULT_PORT_BASE", "INSTALL_COMMAND", "SERVICES", "Sandbox", "default_root"]
@@ -121,15 +121,20 @@ class Sandbox:
         return None
 
     def _is_ours(self, service: str, pid: int) -> bool:
-        return process.is_alive(pid) and all(
-            s in process.cmdline(pid) for s in self._marks(service)
-        )
+        return process.is_alive(pid) and self._owns(service, pid)
 
-    def _marks(self, service: str) -> tuple[str, ...]:
-        """Strings the command line of our daemon must contain (guards recycled PIDs)."""
+    def _owns(self, service: str, pid: int) -> bool:
+        """Whether ``pid`` is this root's daemon (guards against recycled PIDs).
+
+        Postfix's master runs from its queue directory; the others name a file of the root
+        on their command line.
+        """
         if service == "postfix":
-            return ("master",)
-        return (str(self.root),)
+            return process.cwd(pid) == str(self.layout.spool_dir)
+        return str(self.root) in process.cmdline(pid)
+
+    def _owner_check(self, service: str) -> Callable[[int], bool]:
+        return lambda pid: self._owns(service, pid)
 
     # --- start -----------------------------------------------------------------------------
 
@@ -183,9 +188,7 @@ class Sandbox:
             ],
             "slapadd",
         )
-        now = dt.datetime.now(dt.UTC)
-        self.layout.whitelist_dir.mkdir(parents=True, exist_ok=True)
-        self.layout.whitelist_file.write_bytes(build_whitelist(sandbox_domains(now), now))
+        self.publish_whitelist()
         progress("sandbox: starting the daemons")
         pids: dict[str, int] = {}
         try:
@@ -464,7 +467,7 @@ class Sandbox:
             tail = process.log_tail(L.log_file(log_name))
             if service == "dovecot":
                 tail += "\n" + process.log_tail(L.log_file("dovecot.stdout"), 5)
-            process.terminate(pid, expect_in_cmdline=self._marks(service))
+            process.terminate(pid, is_ours=self._owner_check(service))
             raise SandboxError(f"{service}: {exc}; last log lines:\n{tail}") from exc
         return pid
 
@@ -492,7 +495,7 @@ class Sandbox:
 
     def _kill(self, pids: dict[str, int]) -> None:
         for service, pid in pids.items():
-            process.terminate(pid, expect_in_cmdline=self._marks(service))
+            process.terminate(pid, is_ours=self._owner_check(service))
 
     def restart_service(self, service: str) -> SandboxInfo:
         """Stop then start one daemon (e.g. ``"dovecot"`` to test IDLE surviving a restart)."""
@@ -501,7 +504,7 @@ class Sandbox:
             raise SandboxError(f"no sandbox running from {self.root}")
         if service not in SERVICES:
             raise SandboxError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
-        process.terminate(info.pids[service], expect_in_cmdline=self._marks(service))
+        process.terminate(info.pids[service], is_ours=self._owner_check(service))
         self._wait_ports_closed(self._endpoints(service))
         pids = {**info.pids, service: self._start_service(service)}
         info = info.model_copy(update={"pids": pids})
@@ -527,6 +530,24 @@ class Sandbox:
         self._kill(pids)
         for service in SERVICES:
             self.layout.pid_file(service).unlink(missing_ok=True)
+
+    # --- liste blanche --------------------------------------------------------------------
+
+    def publish_whitelist(self, domains: Sequence[WhitelistDomain] | None = None) -> Path:
+        """(Re)write the served liste blanche, as the ANS publishing a new version would.
+
+        Default: the sandbox's three domains dated now. The server re-reads the file on each
+        request, so the ETag changes at once (Last-Modified has a one-second resolution).
+        """
+        now = dt.datetime.now(dt.UTC)
+        listed = sandbox_domains(now) if domains is None else list(domains)
+        file = self.layout.whitelist_file
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(".tmp")
+        tmp.write_bytes(build_whitelist(listed, now))
+        tmp.chmod(0o644)
+        tmp.replace(file)  # atomic: a request never sees half a file
+        return file
 
     # --- tokens ----------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from ..errors import SandboxError
 
 __all__ = [
     "accepts_connections",
+    "cmdline",
+    "cwd",
     "find_program",
     "is_alive",
     "log_tail",
@@ -114,17 +116,23 @@ def run(argv: Sequence[str], what: str, *, timeout: float = 120) -> str:
     return output
 
 
-def terminate(pid: int, *, expect_in_cmdline: Iterable[str] = (), timeout: float = 10) -> None:
+def cwd(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
+def terminate(pid: int, *, is_ours: Callable[[int], bool], timeout: float = 10) -> None:
     """SIGTERM ``pid``, wait for it, SIGKILL after ``timeout``.
 
-    The signal is only sent if the process command line contains every string of
-    ``expect_in_cmdline`` (guards against a recycled PID belonging to someone else).
+    The signal is only sent if ``is_ours(pid)`` holds (guards against a recycled PID that now
+    belongs to someone else, e.g. another sandbox).
     """
     if not is_alive(pid):
         return
-    line = cmdline(pid)
-    if any(s not in line for s in expect_in_cmdline):
-        log.warning("pid %d is not ours any more (%r), not signalled", pid, line[:80])
+    if not is_ours(pid):
+        log.warning("pid %d is not ours any more (%r), not signalled", pid, cmdline(pid)[:80])
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)

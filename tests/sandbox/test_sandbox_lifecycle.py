@@ -147,6 +147,43 @@ def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
         small.restart_service("sendmail")
 
 
+@pytest.mark.parametrize("service", ["postfix", "slapd", "whitelist"])
+def test_every_service_can_be_restarted(small: Sandbox, service: str) -> None:
+    before = small.start(directory_entries=50)
+    after = small.restart_service(service)
+    assert after.pids[service] != before.pids[service]
+    assert small.status() == after
+    assert all(_listening(h, p) for h, p in _all_endpoints(after))
+
+
+def test_publishing_a_new_whitelist_changes_its_etag(small: Sandbox) -> None:
+    import datetime as dt
+    import urllib.request
+
+    from mssante_client.sandbox import WhitelistDomain, sandbox_domains
+
+    info = small.start(directory_entries=50)
+    ctx = ssl.create_default_context(cafile=str(info.ca_file))
+
+    def fetch() -> tuple[str, bytes]:
+        with urllib.request.urlopen(info.whitelist_url, context=ctx, timeout=10) as response:
+            return response.headers["ETag"], response.read()
+
+    etag, _ = fetch()
+    now = dt.datetime.now(dt.UTC)
+    extra = WhitelistDomain(
+        "nouveau.mssante.test",
+        "Nouvel opérateur",
+        "CN=x,C=FR",
+        "r@nouveau.mssante.test",
+        "s@nouveau.mssante.test",
+        now,
+    )
+    small.publish_whitelist([*sandbox_domains(now), extra])
+    new_etag, body = fetch()
+    assert new_etag != etag and b"<Nom>nouveau.mssante.test</Nom>" in body
+
+
 def test_another_root_cannot_take_the_same_ports(small: Sandbox, scratch: Path) -> None:
     small.start(directory_entries=50)
     other = Sandbox(scratch, port_base=PORT_BASE)
