@@ -119,3 +119,32 @@ __all__ += [
 ]
 
 # --- directory (issue 5) ---------------------------------------------------------------------
+from .directory import (  # noqa: E402
+    CodedConcept,
+    Directory,
+    DirectoryMailbox,
+    DirectoryQuery,
+    LDAPDirectory,
+    LDAPMapping,
+    Organisation,
+    PostalAddress,
+    Professional,
+    SearchPage,
+    Whitelist,
+    WhitelistDomain,
+)
+
+__all__ += [
+    "CodedConcept",
+    "Directory",
+    "DirectoryMailbox",
+    "DirectoryQuery",
+    "LDAPDirectory",
+    "LDAPMapping",
+    "Organisation",
+    "PostalAddress",
+    "Professional",
+    "SearchPage",
+    "Whitelist",
+    "WhitelistDomain",
+]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .backend import BackendPage, DirectoryBackend
 from .directory import Directory
+from .ldap import LDAPDirectory
+from .ldap_mapping import SANDBOX_MAPPING, LDAPMapping
 from .models import (
     CodedConcept,
     DirectoryEntry,
@@ -19,8 +21,10 @@ from .models import (
     SearchPage,
 )
 from .query import DirectoryQuery
+from .whitelist import Whitelist, WhitelistDomain
 
 __all__ = [
+    "SANDBOX_MAPPING",
     "BackendPage",
     "CodedConcept",
     "Directory",
@@ -28,8 +32,12 @@ __all__ = [
     "DirectoryEntry",
     "DirectoryMailbox",
     "DirectoryQuery",
+    "LDAPDirectory",
+    "LDAPMapping",
     "Organisation",
     "PostalAddress",
     "Professional",
     "SearchPage",
+    "Whitelist",
+    "WhitelistDomain",
 ]
