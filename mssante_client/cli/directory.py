@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,9 @@ def register(subparsers: Any) -> None:
     ldap_opts = search.add_argument_group("LDAP backend")
     ldap_opts.add_argument("--uri", help="ldaps://host or ldap://host (StartTLS)")
     ldap_opts.add_argument("--base-dn", help="where the mailbox entries are")
-    ldap_opts.add_argument("--ca-file", type=Path, help="trust anchor instead of IGC-Santé")
+    search.add_argument(
+        "--ca-file", type=Path, help="trust anchor (LDAP default: IGC-Santé; FHIR: system)"
+    )
     ldap_opts.add_argument("--bind-dn", help="simple bind DN (password from --password-env)")
     ldap_opts.add_argument("--password-env", metavar="VAR", help="env var holding the password")
     ldap_opts.add_argument("--cert", type=Path, help="client certificate for SASL EXTERNAL")
@@ -173,19 +174,13 @@ def _ldap_backend(args: argparse.Namespace) -> DirectoryBackend:
 
 
 def _fhir_backend(args: argparse.Namespace) -> DirectoryBackend:
-    try:
-        module = importlib.import_module("mssante_client.directory.fhir")
-    except ImportError as exc:
-        raise ConfigurationError("the FHIR backend is not available in this build") from exc
-    backend_class = getattr(module, "FHIRBackend", None) or module.FHIRDirectory
-    kwargs: dict[str, Any] = {}
-    if args.fhir_url:
-        kwargs["base_url"] = args.fhir_url
-    api_key = _env_secret(args.api_key_env, "--fhir-url")
-    if api_key:
-        kwargs["api_key"] = api_key
-    backend: DirectoryBackend = backend_class(**kwargs)
-    return backend
+    from ..directory.fhir import DEFAULT_FHIR_BASE_URL, FhirBackend
+
+    return FhirBackend(
+        _env_secret(args.api_key_env, "--api-key-env"),
+        base_url=args.fhir_url or DEFAULT_FHIR_BASE_URL,
+        verify=str(args.ca_file) if args.ca_file else "system",
+    )
 
 
 def _extraction_backend(args: argparse.Namespace) -> DirectoryBackend:
