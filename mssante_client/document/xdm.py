@@ -58,7 +58,7 @@ _CONFIDENTIALITY_SYSTEM = "2.16.840.1.113883.5.25"
 _FALLBACK_FORMAT = Coded("urn:asipSante:modelesHorsProfils:2011", "1.2.250.1.213.1.1.4.2.282")
 #: Streaming threshold: payloads above it are base64-encoded straight into the zip.
 STREAM_THRESHOLD = 512 * 1024
-_B64_LINE = 57 * 1024  # multiple of 3 *and* of 57: chunk boundaries fall on whole output lines
+_B64_CHUNK = 3 * 256 * 1024  # a multiple of 3: chunks encode to one unbroken base64 line
 _PLACEHOLDER = b"%PDF-1.4\n%MSSANTE-XDM-PAYLOAD-PLACEHOLDER\n"
 
 
@@ -291,8 +291,8 @@ def _cda_chunks(document: Document) -> Iterator[bytes]:
     head, tail = xml.split(marker)
     yield head
     view = memoryview(payload)
-    for start in range(0, len(view), _B64_LINE):
-        yield base64.b64encode(view[start : start + _B64_LINE])
+    for start in range(0, len(view), _B64_CHUNK):
+        yield base64.b64encode(view[start : start + _B64_CHUNK])
     yield tail
 
 

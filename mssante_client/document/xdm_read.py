@@ -20,7 +20,6 @@ rendered or executed.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import logging
@@ -94,21 +93,35 @@ class Subset:
 
 
 class _B64Sink:
-    """Incremental base64 decoder: whitespace-tolerant, strict on the alphabet."""
+    """Incremental base64 decoder: whitespace-tolerant, strict on the alphabet.
+
+    ``binascii`` strict mode checks the alphabet in C (faster than ``b64decode(validate=True)``
+    which runs a regular expression first); whitespace (line breaks) is dropped before.
+    """
+
+    _WHITESPACE = b" \t\r\n\f\v"
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self._rest = b""
 
     def feed(self, text: str) -> None:
-        data = self._rest + "".join(text.split()).encode("ascii", "replace")
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
+        data = self._rest + raw.translate(None, self._WHITESPACE)
         cut = len(data) - len(data) % 4
         self._rest = data[cut:]
         if cut:
-            try:
-                self.parts.append(base64.b64decode(data[:cut], validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
+            self.parts.append(self._decode(data[:cut] if self._rest else data))
+
+    @staticmethod
+    def _decode(data: bytes) -> bytes:
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except binascii.Error as exc:
+            raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
 
     def close(self) -> bytes:
         if self._rest:
