@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Oracle
+from directory_support import Oracle
 
 from mssante_client.cli import main
 from mssante_client.directory.extraction_gen import write_extraction

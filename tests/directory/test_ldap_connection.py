@@ -10,7 +10,7 @@ from typing import Any
 
 import ldap
 import pytest
-from conftest import Oracle, mails
+from directory_support import Oracle, mails
 
 from mssante_client.directory import Directory
 from mssante_client.directory.ldap import LDAPDirectory

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Oracle, mails
+from directory_support import Oracle, mails
 
 from mssante_client.directory import Directory, DirectoryQuery, Organisation, Professional
 from mssante_client.identity import MailboxType
