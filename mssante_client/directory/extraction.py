@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import sqlite3
-import ssl
 import stat
 import tempfile
 import time
@@ -30,23 +29,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from ..errors import (
     ArchiveError,
-    CertificateVerificationError,
     ConfigurationError,
-    ConnectError,
     ContentError,
     HTTPStatusError,
     IntegrityError,
     QueryError,
-    TimeoutError,
     UnsafeArchiveError,
 )
 from ..identity import ADELI, RPPS, IdNatPS, IdNatStruct, MailboxType, MSSanteAddress
+from ._http import Verify, require_secure_url, tls_context, translate
 from .backend import BackendPage, BackendState
 from .codes import PROFESSIONS, SPECIALTIES
 from .extraction_format import (
@@ -498,31 +495,24 @@ def build_index(
 # --- download ------------------------------------------------------------------------------
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 def download_extraction(
     url: str = DEFAULT_EXTRACTION_URL,
     directory: Path | None = None,
     *,
-    verify: ssl.SSLContext | str = "igc-sante",
+    verify: Verify = "igc-sante",
     timeout: float = 60.0,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     transport: httpx.BaseTransport | None = None,
 ) -> Path:
     """Stream the extraction to a temporary file in ``directory`` and return its path.
 
-    TLS is always verified: ``verify`` is an :class:`ssl.SSLContext`, a CA file path, or
-    ``"igc-sante"`` (the default: the IGC-Santé root shipped with the SDK plus the system store,
-    since the ANS serves the file under the IGC-Santé chain, rules §5.2). Plain ``http://`` is
-    refused except on loopback (tests). The caller deletes the file.
+    TLS is always verified (see :func:`._http.tls_context`); the default trusts the IGC-Santé
+    root shipped with the SDK plus the system store, since the ANS serves the file under the
+    IGC-Santé chain (rules §5.2). Plain ``http://`` is refused except on loopback (tests).
+    The size is bounded while streaming. The caller deletes the file.
     """
-    scheme = urlsplit(url).scheme
-    if scheme != "https" and not (scheme == "http" and _is_loopback(url)):
-        raise ConfigurationError(f"refusing to download the extraction over {scheme or '?'}://")
-    context = _ssl_context(verify)
+    require_secure_url(url, "extraction server")
+    context = tls_context(verify)
     directory = Path(directory) if directory is not None else Path(tempfile.gettempdir())
     descriptor, name = tempfile.mkstemp(prefix=".extraction-", suffix=".download", dir=directory)
     target = Path(name)
@@ -546,60 +536,13 @@ def download_extraction(
                 if received > max_bytes:
                     raise IntegrityError(f"extraction download is larger than {max_bytes} bytes")
                 out.write(chunk)
-            if declared is not None and declared.isdigit() and received != int(declared):
-                raise IntegrityError(
-                    f"extraction download truncated: {received} of {declared} bytes"
-                )
-    except httpx.ConnectError as exc:
-        target.unlink(missing_ok=True)
-        if _is_certificate_error(exc):
-            raise CertificateVerificationError(
-                f"extraction server certificate not trusted: {_host(url)}"
-            ) from exc
-        raise ConnectError(f"cannot reach the extraction server {_host(url)}") from exc
-    except httpx.TimeoutException as exc:
-        target.unlink(missing_ok=True)
-        raise TimeoutError(f"extraction download from {_host(url)} timed out") from exc
     except httpx.HTTPError as exc:
         target.unlink(missing_ok=True)
-        raise ConnectError(f"extraction download from {_host(url)} failed: {exc}") from exc
+        raise translate(exc, "extraction server", url) from exc
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     return target
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def _is_certificate_error(exc: BaseException) -> bool:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _ssl_context(verify: ssl.SSLContext | str) -> ssl.SSLContext:
-    if isinstance(verify, ssl.SSLContext):
-        if verify.verify_mode != ssl.CERT_REQUIRED or not verify.check_hostname:
-            raise ConfigurationError("the SSL context must verify certificates and host names")
-        return verify
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if verify == "igc-sante":
-        from importlib.resources import files
-
-        pem = files("mssante_client").joinpath("data", "igc-sante-racine-elementaire.pem")
-        context.load_verify_locations(cadata=pem.read_text(encoding="ascii"))
-    else:
-        try:
-            context.load_verify_locations(cafile=verify)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(f"cannot load CA file {verify!r}") from exc
-    return context
 
 
 # --- the backend ---------------------------------------------------------------------------
@@ -708,7 +651,7 @@ class ExtractionBackend:
         index_path: Path | str,
         *,
         url: str = DEFAULT_EXTRACTION_URL,
-        verify: ssl.SSLContext | str = "igc-sante",
+        verify: Verify = "igc-sante",
         timeout: float = 60.0,
     ) -> None:
         self.index_path = Path(index_path)
