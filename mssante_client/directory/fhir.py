@@ -15,7 +15,7 @@ import asyncio
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -40,7 +40,6 @@ from .fhir_mapping import (
     operation_outcome_text,
     plan_searches,
 )
-from .models import DirectoryEntry
 from .query import DirectoryQuery
 from .ratelimit import DEFAULT_RATE, TokenBucket
 
@@ -217,6 +216,56 @@ class _FhirBase:
             raise QueryError("cursor", "not a cursor of the FHIR backend")
         return searches
 
+    def _decide(
+        self,
+        attempt: int,
+        url: httpx.URL,
+        response: httpx.Response | None,
+        error: httpx.HTTPError | None,
+    ) -> Mapping[str, Any] | float:
+        """After one attempt: the Bundle, or the seconds to wait before retrying; else raises.
+
+        Shared by the sync and async clients, which only differ in how they send and wait.
+        """
+        if response is None:
+            assert error is not None
+            delay = self.retry.delay(attempt, None)
+            if delay is None:
+                raise translate(error, _WHAT, url) from error
+            log.info("%s unreachable, retry %d in %.1fs", _WHAT, attempt + 1, delay)
+            return delay
+        if response.status_code in RETRYABLE_STATUSES:
+            status = response.status_code
+            delay = self.retry.delay(attempt, status, response.headers.get("retry-after"))
+            if delay is not None:
+                log.info("%s answered %d, retry %d in %.1fs", _WHAT, status, attempt + 1, delay)
+                return float(delay)
+        return _bundle_of(response)
+
+    def _steps(
+        self, query: DirectoryQuery, page_size: int, state: BackendState | None
+    ) -> Generator[httpx.URL, Mapping[str, Any], BackendPage]:
+        """One backend page, sans I/O: yields the URL to fetch, receives its Bundle.
+
+        Pages whose entries are all filtered out client side are skipped (at most
+        :data:`MAX_SKIPPED_PAGES` in a row, then an empty page with a cursor is returned).
+        """
+        position = _Position.from_state(state)
+        searches = self._searches(query, page_size, position)
+        if not searches:
+            return BackendPage(results=(), next_state=None)
+        for _ in range(MAX_SKIPPED_PAGES):
+            bundle = yield self._request_url(position, searches)
+            results = entries_from_bundle(bundle, query)[:page_size]
+            following = _advance(position, searches, bundle)
+            if results or following is None:
+                return BackendPage(
+                    results=results,
+                    next_state=following.state() if following is not None else None,
+                )
+            position = following
+        return BackendPage(results=(), next_state=position.state())
+
 
 class FhirBackend(_FhirBase):
     """A :class:`~.backend.DirectoryBackend` over the Annuaire Santé FHIR API.
@@ -261,50 +310,25 @@ class FhirBackend(_FhirBase):
         while True:
             self.bucket.acquire(self._sleep)
             try:
-                response = self._client.get(url)
+                decision = self._decide(attempt, url, self._client.get(url), None)
             except httpx.HTTPError as exc:
-                delay = self.retry.delay(attempt, None)
-                if delay is None:
-                    raise translate(exc, _WHAT, url) from exc
-                log.info("%s unreachable, retry %d in %.1fs", _WHAT, attempt + 1, delay)
-            else:
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return _bundle_of(response)
-                delay = self.retry.delay(
-                    attempt, response.status_code, response.headers.get("retry-after")
-                )
-                if delay is None:
-                    return _bundle_of(response)
-                log.info(
-                    "%s answered %d, retry %d in %.1fs",
-                    _WHAT,
-                    response.status_code,
-                    attempt + 1,
-                    delay,
-                )
-            self._sleep(delay)
+                decision = self._decide(attempt, url, None, exc)
+            if not isinstance(decision, float):
+                return decision
+            self._sleep(decision)
             attempt += 1
 
     def search_page(
         self, query: DirectoryQuery, *, page_size: int, state: BackendState | None
     ) -> BackendPage:
-        position = _Position.from_state(state)
-        searches = self._searches(query, page_size, position)
-        if not searches:
-            return BackendPage(results=(), next_state=None)
-        results: list[DirectoryEntry] = []
-        for _ in range(MAX_SKIPPED_PAGES):
-            bundle = self._get(self._request_url(position, searches))
-            results = entries_from_bundle(bundle, query)[:page_size]
-            following = _advance(position, searches, bundle)
-            if results or following is None:
-                break
-            position = following
-        else:
-            return BackendPage(results=(), next_state=position.state())
-        return BackendPage(
-            results=results, next_state=following.state() if following is not None else None
-        )
+        steps = self._steps(query, page_size, state)
+        try:
+            url = next(steps)
+            while True:
+                url = steps.send(self._get(url))
+        except StopIteration as done:
+            page: BackendPage = done.value
+            return page
 
     def close(self) -> None:
         self._client.close()
@@ -346,42 +370,25 @@ class AsyncFhirBackend(_FhirBase):
         while True:
             await self.bucket.acquire_async()
             try:
-                response = await self._client.get(url)
+                decision = self._decide(attempt, url, await self._client.get(url), None)
             except httpx.HTTPError as exc:
-                delay = self.retry.delay(attempt, None)
-                if delay is None:
-                    raise translate(exc, _WHAT, url) from exc
-            else:
-                if response.status_code not in RETRYABLE_STATUSES:
-                    return _bundle_of(response)
-                delay = self.retry.delay(
-                    attempt, response.status_code, response.headers.get("retry-after")
-                )
-                if delay is None:
-                    return _bundle_of(response)
-            await asyncio.sleep(delay)
+                decision = self._decide(attempt, url, None, exc)
+            if not isinstance(decision, float):
+                return decision
+            await asyncio.sleep(decision)
             attempt += 1
 
     async def search_page(
         self, query: DirectoryQuery, *, page_size: int, state: BackendState | None
     ) -> BackendPage:
-        position = _Position.from_state(state)
-        searches = self._searches(query, page_size, position)
-        if not searches:
-            return BackendPage(results=(), next_state=None)
-        results: list[DirectoryEntry] = []
-        for _ in range(MAX_SKIPPED_PAGES):
-            bundle = await self._get(self._request_url(position, searches))
-            results = entries_from_bundle(bundle, query)[:page_size]
-            following = _advance(position, searches, bundle)
-            if results or following is None:
-                break
-            position = following
-        else:
-            return BackendPage(results=(), next_state=position.state())
-        return BackendPage(
-            results=results, next_state=following.state() if following is not None else None
-        )
+        steps = self._steps(query, page_size, state)
+        try:
+            url = next(steps)
+            while True:
+                url = steps.send(await self._get(url))
+        except StopIteration as done:
+            page: BackendPage = done.value
+            return page
 
     async def aclose(self) -> None:
         await self._client.aclose()
