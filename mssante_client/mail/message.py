@@ -273,14 +273,14 @@ class ComposedMessage:
         return self.dsn.rcpt_options() if self.dsn else []
 
     def __repr__(self) -> str:
-        shown = [_mask(r) for r in self.recipients]
+        shown = [mask_address(r) for r in self.recipients]
         return (
             f"ComposedMessage(mail_from={self.mail_from!r}, recipients={shown}, "
             f"message_id={self.message_id!r}, size={self.size})"
         )
 
 
-def _mask(address: str) -> str:
+def mask_address(address: str) -> str:
     """An address fit for a log line: a patient's INS local part is hidden."""
     domain = address.rpartition("@")[2]
     return f"<patient>@{domain}" if domain.lower() in PATIENT_DOMAINS else address
@@ -328,13 +328,14 @@ class Message:
     bcc: Sequence[MSSanteAddress | str] = ()
     patients: Sequence[INS] = ()
     patient_domain: str = PATIENT_DOMAIN
-    subject: str | None = None
-    body: str = ""
-    html: str | None = None
+    # repr=False: a DDM subject and the bodies carry patient names (never in a log line)
+    subject: str | None = field(default=None, repr=False)
+    body: str = field(default="", repr=False)
+    html: str | None = field(default=None, repr=False)
     reply_to_address: MSSanteAddress | str | None = None
     attachments: Sequence[Attachment] = ()
     documents: Sequence[Document] = ()
-    dossier: str | None = None
+    dossier: str | None = field(default=None, repr=False)
     require_companion_pdf: bool = True
     end_of_exchange: bool = False
     read_receipt: bool = False

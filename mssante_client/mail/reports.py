@@ -23,7 +23,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.parser import HeaderParser
@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING
 from .._version import __version__
 from ..errors import MessageError
 from . import headers as h
-from .message import MAIL_POLICY, ComposedMessage, _address, _strip_inner_mime_version
+from .message import (
+    MAIL_POLICY,
+    ComposedMessage,
+    _address,
+    _strip_inner_mime_version,
+    mask_address,
+)
 
 if TYPE_CHECKING:
     from ..identity import MSSanteAddress
@@ -119,6 +125,12 @@ class RecipientStatus:
     def delayed(self) -> bool:
         return self.action is DeliveryAction.DELAYED
 
+    def __repr__(self) -> str:  # a patient address holds an INS
+        return (
+            f"RecipientStatus({mask_address(self.final_recipient)!r}, {self.action.value}, "
+            f"{self.status!r})"
+        )
+
 
 @dataclass(frozen=True)
 class DeliveryReport:
@@ -129,7 +141,7 @@ class DeliveryReport:
     reporting_mta: str | None = None
     original_envelope_id: str | None = None
     arrival_date: datetime | None = None
-    text: str = ""
+    text: str = field(default="", repr=False)
 
     kind = "delivery"
 
@@ -197,7 +209,7 @@ class DispositionReport:
     reporting_ua: str | None = None
     error: str | None = None
     integration_error: IntegrationError | None = None
-    text: str = ""
+    text: str = field(default="", repr=False)
 
     kind = "disposition"
 
@@ -205,6 +217,15 @@ class DispositionReport:
     def is_error(self) -> bool:
         return self.integration_error is not None or bool(
             self.disposition and self.disposition.is_error
+        )
+
+    def __repr__(self) -> str:  # a patient address holds an INS
+        kind = self.disposition.type if self.disposition else None
+        final = mask_address(self.final_recipient) if self.final_recipient else None
+        error = self.integration_error.code if self.integration_error else None
+        return (
+            f"DispositionReport({kind!r}, final_recipient={final!r}, "
+            f"original_message_id={self.original_message_id!r}, error={error})"
         )
 
 

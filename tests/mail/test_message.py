@@ -350,3 +350,14 @@ def test_string_sender_is_accepted() -> None:
     message = simple(sender=JEAN)
     assert message.from_.address == MSSanteAddress(JEAN)
     assert message.from_.display_name is None
+
+
+def test_message_repr_hides_subject_body_and_ins() -> None:
+    message = simple(
+        subject="XDM/1.0/DDM+CR PAT-TROIS DOMINIQUE 28/03/1979",
+        body="Patient PAT-TROIS",
+        patients=[PATIENT_INS],
+    )
+    text = repr(message)
+    assert "PAT-TROIS" not in text
+    assert PATIENT_INS.value not in text

@@ -242,3 +242,14 @@ def test_bad_options_refused() -> None:
         build_mdn(received, reporting_mailbox=HELENE, mode="sometimes")
     with pytest.raises(MessageError):
         build_mdn(received, reporting_mailbox=HELENE, include_original="all")
+
+
+def test_report_reprs_mask_patient_addresses() -> None:
+    from mssante_client.mail import RecipientStatus
+
+    patient = "279035121518989@patient.mssante.test"
+    status = RecipientStatus(patient, DeliveryAction.FAILED, "5.1.1")
+    assert "279035121518989" not in repr(status)
+    report = DispositionReport(None, patient, "<a@b.fr>", text="Patient PAT-TROIS")
+    assert "279035121518989" not in repr(report)
+    assert "PAT-TROIS" not in repr(report)
