@@ -96,7 +96,8 @@ class _B64Sink:
     """Incremental base64 decoder: whitespace-tolerant, strict on the alphabet.
 
     ``binascii`` strict mode checks the alphabet in C (faster than ``b64decode(validate=True)``
-    which runs a regular expression first); whitespace (line breaks) is dropped before.
+    which runs a regular expression first); whitespace (line breaks) is dropped before. Invalid
+    input does not raise inside the parser callback: it marks the payload ``invalid``.
     """
 
     _WHITESPACE = b" \t\r\n\f\v"
@@ -104,28 +105,25 @@ class _B64Sink:
     def __init__(self) -> None:
         self.parts: list[bytes] = []
         self._rest = b""
+        self.invalid = False
 
     def feed(self, text: str) -> None:
+        if self.invalid:
+            return
         try:
-            raw = text.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
-        data = self._rest + raw.translate(None, self._WHITESPACE)
-        cut = len(data) - len(data) % 4
-        self._rest = data[cut:]
-        if cut:
-            self.parts.append(self._decode(data[:cut] if self._rest else data))
+            data = self._rest + text.encode("ascii").translate(None, self._WHITESPACE)
+            cut = len(data) - len(data) % 4
+            self._rest = data[cut:]
+            if cut:
+                self.parts.append(binascii.a2b_base64(data[:cut], strict_mode=True))
+        except (UnicodeEncodeError, binascii.Error):
+            self.invalid = True
+            self.parts.clear()
 
-    @staticmethod
-    def _decode(data: bytes) -> bytes:
-        try:
-            return binascii.a2b_base64(data, strict_mode=True)
-        except binascii.Error as exc:
-            raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
-
-    def close(self) -> bytes:
-        if self._rest:
-            raise DocumentError("nonXMLBody.text", "payload is not valid base64")
+    def close(self) -> bytes | None:
+        if self.invalid or self._rest:
+            self.invalid = True
+            return None
         return b"".join(self.parts)
 
 
@@ -179,9 +177,16 @@ class _StripPayload:
         return root
 
 
-def _parse_streaming(chunks: Iterable[bytes], what: str) -> tuple[etree._Element, bytes | None,
-                                                                  str | None]:
-    """Parse XML from chunks safely; return (tree without payload, decoded payload, mediaType)."""
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    root: etree._Element
+    payload: bytes | None
+    declared_media_type: str | None
+    payload_invalid: bool
+
+
+def _parse_streaming(chunks: Iterable[bytes], what: str) -> _Parsed:
+    """Parse XML from chunks safely: the tree without the level-1 payload, and the payload."""
     target = _StripPayload()
     parser = etree.XMLParser(target=cast(Any, target), resolve_entities=False, no_network=True,
                              load_dtd=False, huge_tree=True)
@@ -193,8 +198,9 @@ def _parse_streaming(chunks: Iterable[bytes], what: str) -> tuple[etree._Element
         if target.refused:
             raise XMLError(f"{what}: a DOCTYPE is not allowed (DTD and entities)") from exc
         raise XMLError(f"{what}: not well-formed XML") from exc
-    payload = target.sink.close() if target.sink is not None else None
-    return root, payload, target.declared
+    sink = target.sink
+    payload = sink.close() if sink is not None else None
+    return _Parsed(root, payload, target.declared, sink is not None and sink.invalid)
 
 
 # --- cross-checks --------------------------------------------------------------------------
@@ -374,30 +380,26 @@ class _Reader:
                 size += len(chunk)
                 yield chunk
 
-        entry_size = self.archive.find(name)
-        big = entry_size is not None and entry_size.size > STREAM_THRESHOLD
+        found = self.archive.find(name)
         looks_xml = entry.mime_type.endswith("xml") or name.upper().endswith(".XML")
-        document: Document | None = None
-        content: bytes | None = None
-        if looks_xml and big:
-            root, payload, declared = _parse_streaming(counted(), f"document {name}")
+        big = found is not None and found.size > STREAM_THRESHOLD
+        if looks_xml and big and not self.keep_bytes:
+            # Large CDA: parsed while it inflates, its payload decoded on the fly.
+            parsed = _parse_streaming(counted(), f"document {name}")
             verified = self._verify(entry, name, size, digest.hexdigest())
-            document = self._cda(root, entry, name, payload, declared, None)
-        else:
-            content = b"".join(counted())
-            verified = self._verify(entry, name, size, digest.hexdigest())
-            if looks_xml:
-                root, payload, declared = _parse_streaming([content], f"document {name}")
-                document = self._cda(root, entry, name, payload, declared, content)
-        if document is None and content is None and self.keep_bytes:
-            content = self.archive.read(name)
-        if document is not None and not self.keep_bytes:
-            content = None
-        return PackagedDocument(entry, name, verified, document, content)
+            return PackagedDocument(entry, name, verified, self._cda(parsed, entry, name, None))
+        content = b"".join(counted())
+        verified = self._verify(entry, name, size, digest.hexdigest())
+        document = None
+        if looks_xml:
+            parsed = _parse_streaming([content], f"document {name}")
+            document = self._cda(parsed, entry, name, content)
+        keep = document is None or self.keep_bytes
+        return PackagedDocument(entry, name, verified, document, content if keep else None)
 
-    def _cda(self, root: etree._Element, entry: DocumentEntry, name: str,
-             payload: bytes | None, declared: str | None,
+    def _cda(self, parsed: _Parsed, entry: DocumentEntry, name: str,
              source: bytes | None) -> Document | None:
+        root = parsed.root
         if root.tag != f"{{{HL7}}}ClinicalDocument":
             self.note("not-cda", Severity.INFO, name, "XML document that is not a CDA")
             return None
@@ -411,9 +413,14 @@ class _Reader:
             self.note("cda-unreadable", Severity.WARNING, name,
                       f"CDA header not readable as a French CDA ({type(exc).__name__})")
             return None
+        if parsed.payload_invalid:
+            self.note("payload-not-base64", Severity.ERROR, name,
+                      "the level-1 payload is not valid base64")
+            return None
+        payload = parsed.payload
         if payload is not None:
             body = Body(level=1, media_type=sniff_media_type(payload),
-                        declared_media_type=declared, payload=payload)
+                        declared_media_type=parsed.declared_media_type, payload=payload)
         return Document(header, body, source=source)
 
 

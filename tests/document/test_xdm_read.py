@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -223,3 +224,30 @@ def test_malformed_xml_is_an_xml_error(package: bytes) -> None:
 def test_zip_slip_through_the_package_reader(package: bytes) -> None:
     with pytest.raises(UnsafeArchiveError, match=r"\.\./evil"):
         XDMPackage.read(rezip(package, lambda e: {**e, "../evil.sh": b"rm -rf /"}))
+
+
+@pytest.mark.parametrize("padding", [0, 700 * 1024], ids=["small", "streamed"])
+def test_invalid_base64_payload_is_a_finding(package: bytes, padding: int) -> None:
+    def change(e: dict[str, bytes]) -> dict[str, bytes]:
+        doc = e[DOC].replace(b'representation="B64">', b'representation="B64">' + b"\n" * padding
+                             + b"*not*base64*")
+        return {**e, DOC: doc}
+
+    result = XDMPackage.read(rezip(package, change))
+    assert "payload-not-base64" in result.codes()
+    assert result.documents == [] and result.entries[0].path == DOC
+
+
+def test_keep_bytes_returns_the_exact_bytes_of_a_large_document(
+    header: dict[str, Any], pdf: bytes
+) -> None:
+    big = Document.from_pdf(pdf + os.urandom(800 * 1024), type="LDL-SES", **header)
+    data = build_xdm([big])
+    with zipfile.ZipFile(io.BytesIO(data)) as raw:
+        stored = raw.read(DOC)
+    streamed = XDMPackage.read(data)
+    kept = XDMPackage.read(data, keep_bytes=True)
+    assert streamed.entries[0].content is None
+    assert kept.entries[0].content == stored
+    assert kept.documents[0].to_xml() == stored  # a read document keeps its source
+    assert streamed.documents[0] == kept.documents[0]
