@@ -12,6 +12,7 @@ independently of LDAP).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 import unicodedata
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import SandboxError
-from ..identity import RPPS, IdNatPS, luhn_check_digit
+from ..identity import RPPS, luhn_check_digit
 from . import accounts as acc
 
 __all__ = [
@@ -191,6 +192,7 @@ class DirectoryEntry:
         return {"kind": self.kind, "dn": self.dn, **self.attributes}
 
 
+@functools.lru_cache(maxsize=1024)
 def _slug(value: str) -> str:
     text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
     return "-".join("".join(c if c.isalnum() else " " for c in text).split())
@@ -198,7 +200,7 @@ def _slug(value: str) -> str:
 
 def _finess(rng: random.Random, department: str, seen: set[str]) -> str:
     while True:
-        body = department + "".join(str(rng.randrange(10)) for _ in range(6))
+        body = f"{department}{rng.randrange(10**6):06d}"
         value = body + str(luhn_check_digit(body))
         if value not in seen and value != CH_TEST_FINESS:
             seen.add(value)
@@ -207,7 +209,7 @@ def _finess(rng: random.Random, department: str, seen: set[str]) -> str:
 
 def _rpps(rng: random.Random, seen: set[str]) -> str:
     while True:
-        body = "1" + "".join(str(rng.randrange(10)) for _ in range(9))
+        body = f"1{rng.randrange(10**9):09d}"
         value = body + str(luhn_check_digit(body))
         if value not in seen:
             seen.add(value)
@@ -264,7 +266,7 @@ def _person(
         displayName=" ".join(p for p in (title, first, last) if p),
         title=title,
         mssRPPS=rpps,
-        mssIdNatPS=str(IdNatPS.from_rpps(rpps)),
+        mssIdNatPS="8" + rpps,  # IdNatPS of an RPPS (checked by the tests with identity.IdNatPS)
         mssADELI=adeli,
         mssCodeProfession=prof[0],
         mssLibelleProfession=prof[1],
@@ -430,7 +432,7 @@ def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[Director
     yield from structures
     yield from fixed
 
-    used = {str(e.attributes["mail"]) for e in fixed}
+    book = _AddressBook({str(e.attributes["mail"]) for e in fixed})
     rpps_seen = {str(e.attributes["mssRPPS"]) for e in fixed if "mssRPPS" in e.attributes}
     weights = [p[2] for p in PROFESSIONS]
     for i in range(1, n - len(fixed) + 1):
@@ -452,7 +454,7 @@ def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[Director
                 city, dept, codes = rng.choice(CITIES)
                 postal_code = rng.choice(codes)
             domain = acc.HOPITAL_DOMAIN if structure is not None else acc.MEDECIN_DOMAIN
-            mail = _unique(f"{_slug(first)}.{_slug(last)}".replace("-", ""), domain, used)
+            mail = book.unique(f"{_slug(first)}.{_slug(last)}".replace("-", ""), domain)
             adeli = None
             if code in ("60", "70") and rng.random() < 0.3:
                 adeli = (dept if dept.isdigit() else "20") + f"{rng.randrange(10**7):07d}"
@@ -480,7 +482,7 @@ def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[Director
             service = rng.choice(SERVICES)
             kind = str(structure.attributes["o"]).split()[0].lower()
             if r < 0.95:
-                mail = _unique(f"{service}.{_slug(kind)}", acc.HOPITAL_DOMAIN, used)
+                mail = book.unique(f"{service}.{_slug(kind)}", acc.HOPITAL_DOMAIN)
                 yield _service_box(
                     uid,
                     mail,
@@ -492,7 +494,7 @@ def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[Director
                 )
             else:
                 app = rng.choice(APPLICATIONS)
-                mail = _unique(f"{app}.{service}", acc.HOPITAL_DOMAIN, used)
+                mail = book.unique(f"{app}.{service}", acc.HOPITAL_DOMAIN)
                 yield _service_box(
                     uid,
                     mail,
@@ -504,13 +506,23 @@ def generate_directory(n: int, *, seed: int = DEFAULT_SEED) -> Iterator[Director
                 )
 
 
-def _unique(local: str, domain: str, used: set[str]) -> str:
-    candidate, k = f"{local}@{domain}", 1
-    while candidate in used:
-        k += 1
-        candidate = f"{local}.{k}@{domain}"
-    used.add(candidate)
-    return candidate
+class _AddressBook:
+    """Hands out unique addresses: ``local@domain``, then ``local.2@domain``, ... (O(1))."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self._taken = set(taken)
+        self._next: dict[str, int] = {}
+
+    def unique(self, local: str, domain: str) -> str:
+        key = f"{local}@{domain}"
+        k = self._next.get(key, 1)
+        candidate = key if k == 1 else f"{local}.{k}@{domain}"
+        while candidate in self._taken:
+            k += 1
+            candidate = f"{local}.{k}@{domain}"
+        self._next[key] = k + 1
+        self._taken.add(candidate)
+        return candidate
 
 
 # --- rendering -------------------------------------------------------------------------------
