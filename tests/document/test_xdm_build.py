@@ -243,3 +243,13 @@ def test_patient_without_ins_uses_ipp(patient: Patient) -> None:
     with pytest.raises(DocumentError, match="patient"):
         patient_ids(no_ins.model_copy(update={"ipp": None}))
     assert date(1979, 3, 28) == patient.birth_date
+
+
+def test_built_package_metadata_is_ebrs_valid(kit: Path, ldl: Document, bio: Document) -> None:
+    schema = etree.XMLSchema(etree.parse(str(kit / "ebrs-3.0" / "lcm.xsd")))
+    data = build_xdm([ldl, bio], intended_recipients=["dr.martin@hopital.mssante.fr"],
+                     submission=Submission(content_type_code=Code(
+                         code="04", code_system="1.2.250.1.213.2.2", display_name="HDJ")))
+    root = etree.fromstring(zip_of(data).read(META))
+    assert schema.validate(root), schema.error_log
+    assert XDMPackage.read(data, metadata_schema=schema).ok
