@@ -26,6 +26,7 @@ from .reports import (
     DispositionReport,
     IntegrationError,
     RecipientStatus,
+    build_integration_error_mail,
     build_mdn,
     parse_report,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "RecipientStatus",
     "Sender",
     "XMssHeaders",
+    "build_integration_error_mail",
     "build_mdn",
     "entity_display_name",
     "parse_received",

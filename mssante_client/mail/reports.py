@@ -54,6 +54,7 @@ __all__ = [
     "DispositionReport",
     "IntegrationError",
     "RecipientStatus",
+    "build_integration_error_mail",
     "build_mdn",
     "parse_disposition",
     "parse_report",
@@ -538,20 +539,95 @@ def build_mdn(
     msg.attach(notification)
 
     if include_original != "none":
-        raw = received.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        original = EmailMessage(policy=MAIL_POLICY)
-        if include_original == "full":
-            original["Content-Type"] = "message/rfc822"
-            body = raw
-        else:
-            original["Content-Type"] = "text/rfc822-headers"
-            head, _sep, _ = raw.partition(b"\r\n\r\n")
-            body = head + b"\r\n"
-        if any(b > 127 for b in body):
-            original["Content-Transfer-Encoding"] = "8bit"
-        original.set_payload(body.decode("ascii", "surrogateescape"))
-        msg.attach(original)
+        msg.attach(_original_part(received, headers_only=include_original == "headers"))
     _strip_inner_mime_version(msg)
 
     data = msg.as_bytes(policy=MAIL_POLICY)
     return ComposedMessage(mail_from="", recipients=(str(target),), data=data, message_id=mid)
+
+
+def _original_part(received: ReceivedMessage, *, headers_only: bool) -> EmailMessage:
+    """The original message, byte for byte (message/rfc822) or its header block."""
+    raw = received.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    part = EmailMessage(policy=MAIL_POLICY)
+    if headers_only:
+        part["Content-Type"] = "text/rfc822-headers"
+        body = raw.partition(b"\r\n\r\n")[0] + b"\r\n"
+    else:
+        part["Content-Type"] = "message/rfc822"
+        body = raw
+    if any(b > 127 for b in body):
+        part["Content-Transfer-Encoding"] = "8bit"
+    part.set_payload(body.decode("ascii", "surrogateescape"))
+    return part
+
+
+def build_integration_error_mail(
+    received: ReceivedMessage,
+    *,
+    reporting_mailbox: MSSanteAddress | str,
+    error: int | IntegrationError,
+    text: str | None = None,
+    nil: str | None = None,
+    now: datetime | None = None,
+    message_id: str | None = None,
+) -> ComposedMessage:
+    """The ANS "standard notification mail" for a message that did NOT ask for an MDN.
+
+    Volet "Transmission LPS de documents CDA par courriel MSS", struct-email-standard: an
+    ordinary mail to the sender (Reply-To, else From) with the subject
+    ``[KO Intégration système !][<code>] <original subject>``, a text part with the code and
+    label, the original as ``message/rfc822`` (``message_original.eml``) and its attachments
+    (IHE_XDM.ZIP, PDF) attached again so that the sender can correct and resend.
+    """
+    target = received.reply_address
+    if target is None:
+        raise MessageError("received", "the message has no From or Reply-To to notify")
+    reporter = _address("reporting_mailbox", reporting_mailbox)
+    integration = IntegrationError.of(error)
+    subject = h.safe_header_value(
+        "subject", f"{KO_SUBJECT_PREFIX}[{integration.code}] {received.subject or ''}".strip()
+    )
+    if text is None:
+        text = (
+            "Bonjour,\n\n"
+            "Le document envoyé n'a pas pu être intégré correctement dans le système.\n"
+            f"- Erreur détectée : {integration.label}\n"
+            f"- Code d'erreur : {integration.code}\n\n"
+            "Vous trouverez en pièce jointe le courriel d'origine, avec son contenu et ses "
+            "fichiers.\n"
+        )
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["From"] = str(reporter)
+    msg["To"] = str(target)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    mid = h.validate_msg_id("Message-ID", message_id or make_msgid(domain=reporter.domain))
+    msg["Message-ID"] = mid
+    if received.message_id:
+        msg["In-Reply-To"] = received.message_id
+        msg["References"] = received.message_id
+    if nil is not None:
+        msg[h.X_MSS_NIL] = h.validate_nil(nil)
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.make_mixed()
+    original = _original_part(received, headers_only=False)
+    original["Content-Disposition"] = 'attachment; filename="message_original.eml"'
+    msg.attach(original)
+    for attachment in received.attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        if maintype in {"message", "multipart"}:
+            continue
+        msg.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename or "piece-jointe",
+        )
+    _strip_inner_mime_version(msg)
+    return ComposedMessage(
+        mail_from=str(reporter),
+        recipients=(str(target),),
+        data=msg.as_bytes(policy=MAIL_POLICY),
+        message_id=mid,
+    )

@@ -190,3 +190,28 @@ def test_round_trip_reads_documents_and_xmss() -> None:
     assert xdm.is_xdm
     assert xdm.size == len(xdm.content)
     assert PATIENT_INS.value not in repr(received)
+
+
+def test_integration_error_mail_without_dnt() -> None:
+    from mssante_client.mail.reports import build_integration_error_mail
+
+    original = message(documents=[make_document()]).compose(now=NOW)
+    received = parse_received(original.data)
+    assert not received.wants_mdn
+    notice = build_integration_error_mail(
+        received, reporting_mailbox="dpi.cardio@hopital.mssante.test", error=902, now=NOW
+    )
+    assert notice.mail_from == "dpi.cardio@hopital.mssante.test"
+    assert notice.recipients == (JEAN,)
+    back = parse_received(notice.data)
+    assert back.subject.startswith("[KO Intégration système !][902] XDM/1.0/DDM+")
+    assert back.in_reply_to == "<doc1@medecin.mssante.test>"
+    assert back.text is not None and "Identifiant de patient inconnu" in back.text
+    kinds = [(a.filename, a.media_type) for a in back.attachments]
+    assert kinds[0] == ("message_original.eml", "message/rfc822")
+    assert ("IHE_XDM.ZIP", "application/zip") in kinds
+    assert any(t == "application/pdf" for _, t in kinds)
+    assert len(back.documents) == 1  # the package is attached again, still readable
+    assert back.attachments[0].content.replace(b"\r\n", b"\n") == original.data.replace(
+        b"\r\n", b"\n"
+    )
