@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..document.xdm_metadata import Finding, Severity
 from ..errors import AddressError, MssanteError
-from ..identity import PATIENT_DOMAINS, MSSanteAddress
+from ..identity import INS, PATIENT_DOMAINS, MSSanteAddress
 from . import headers as h
 
 if TYPE_CHECKING:
@@ -186,6 +186,17 @@ class ReceivedMessage:
     def from_patient(self) -> bool:
         """Whether the sender is a patient's Mon espace santé mailbox (ECO.3.1.1)."""
         return self.sender is not None and self.sender.is_patient
+
+    @property
+    def sender_ins(self) -> INS | None:
+        """The INS of a patient sender, to show the patient rather than the address (ECO.3.1.2).
+
+        Patient data: never log it.
+        """
+        if self.sender is None or not self.sender.is_patient:
+            return None
+        address = self.sender.as_mssante()
+        return address.ins if address is not None else None
 
     @property
     def wants_mdn(self) -> bool:

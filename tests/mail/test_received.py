@@ -216,3 +216,43 @@ def test_non_xdm_zip_is_not_read_as_package() -> None:
     received = parse_received(raw)
     assert received.findings == ()
     assert received.attachments[0].filename == "photos.zip"
+
+
+def test_sender_ins_for_patients_only() -> None:
+    patient = parse_received(mail("From: 279035121518989@patient.mssante.test", "Subject: Q"))
+    assert patient.sender_ins is not None
+    assert patient.sender_ins.value == "279035121518989"
+    pro = parse_received(mail("From: a@medecin.mssante.test", "Subject: Q"))
+    assert pro.sender_ins is None
+
+
+def test_random_corruption_never_crashes() -> None:
+    """Mutate a real multipart message many times: parsing must always return."""
+    import random
+
+    from mssante_client.mail import Attachment, Message
+
+    seed_message = Message(
+        sender="a@medecin.mssante.test",
+        to=["b@hopital.mssante.test"],
+        subject="Résultat",
+        body="Texte accentué\n",
+        html="<p>x</p>",
+        attachments=[Attachment("IHE_XDM.ZIP", _zip({"x": b"y"})), Attachment("a.pdf", b"%PDF-")],
+        read_receipt=True,
+    ).compose()
+    rng = random.Random(1234)
+    data = seed_message.data
+    for _ in range(300):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 40)):
+            op = rng.random()
+            i = rng.randrange(len(mutated))
+            if op < 0.4:
+                mutated[i] = rng.randrange(256)
+            elif op < 0.7:
+                del mutated[i : i + rng.randint(1, 50)]
+            else:
+                mutated[i:i] = rng.choice([b"\r\n", b"--", b"=?utf-8?q?", b";", b"\x00", b":"])
+        received = parse_received(bytes(mutated))
+        assert received.raw == bytes(mutated)
