@@ -181,7 +181,8 @@ def test_bad_recipient_fails_before_writing(ldl: Document, tmp_path: Path) -> No
 def test_round_trip_returns_equal_documents(ldl: Document, bio: Document) -> None:
     package = XDMPackage.read(XDMPackage.build([ldl, bio]))
     assert package.ok and package.findings == ()
-    # What the package gives back is exactly what the CDA bytes give back.
+    assert package.documents == [ldl, bio]  # header and body models compare equal
+    # ... and exactly what the CDA bytes alone give back.
     assert package.documents == [Document.read(ldl.to_xml()), Document.read(bio.to_xml())]
     assert [d.payload for d in package.documents] == [ldl.payload, bio.payload]
     assert [d.header.id for d in package.documents] == [ldl.header.id, bio.header.id]
@@ -204,6 +205,7 @@ def test_large_pdf_is_streamed_and_reads_back(header: dict[str, Any], tmp_path: 
     (read,) = package.documents
     assert read.payload == pdf and read.media_type == "application/pdf"
     assert read.header == Document.read(stored).header
+    assert read == doc
 
 
 def test_read_documents_are_packaged_byte_for_byte(kit: Path) -> None:
