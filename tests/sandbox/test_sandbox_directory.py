@@ -176,3 +176,25 @@ def test_admin_bind(mssante_sandbox: SandboxInfo) -> None:
     conn = _connect(mssante_sandbox, mssante_sandbox.ldap_uri, starttls=True)
     with pytest.raises(ldap.INVALID_CREDENTIALS):
         conn.simple_bind_s(mssante_sandbox.ldap_admin_dn, "wrong")
+
+
+def test_sasl_external_over_starttls(mssante_sandbox: SandboxInfo) -> None:
+    dpi = mssante_sandbox.account("dpi.cardio@hopital.mssante.test")
+    assert dpi.chain_file and dpi.key_file
+    conn = _connect(
+        mssante_sandbox, mssante_sandbox.ldap_uri, (dpi.chain_file, dpi.key_file), starttls=True
+    )
+    try:
+        conn.sasl_non_interactive_bind_s("EXTERNAL")
+        assert conn.whoami_s() == f"dn:uid=fixed-dpi.cardio,ou=bal,{mssante_sandbox.ldap_base}"
+    finally:
+        conn.unbind_s()
+
+
+def test_page_size_above_500_is_refused(mssante_sandbox: SandboxInfo, anonymous: Any) -> None:
+    ctrl = SimplePagedResultsControl(True, size=1000, cookie=b"")
+    msgid = anonymous.search_ext(
+        _bal(mssante_sandbox), ldap.SCOPE_ONELEVEL, "(objectClass=*)", ["mail"], serverctrls=[ctrl]
+    )
+    with pytest.raises(ldap.ADMINLIMIT_EXCEEDED):
+        anonymous.result3(msgid)
