@@ -164,7 +164,7 @@ class ReceivedMessage:
     findings: tuple[Finding, ...] = field(repr=False)
     xmss: XMssHeaders
     disposition_notification_to: MailAddress | None = field(repr=False)
-    return_path: str | None = field(repr=False)
+    return_path: str | None = field(repr=False)  # "" is the null path <>
     report: DeliveryReport | DispositionReport | None = field(repr=False)
     defects: tuple[str, ...]
     raw: bytes = field(repr=False)
@@ -260,11 +260,7 @@ def parse_received(
     if sender is None:
         sender = _first(_header_addresses(msg, "Sender", defects))
     dnt = _first(_header_addresses(msg, "Disposition-Notification-To", defects))
-    return_path = None
-    rp = _header_text(msg, "Return-Path", defects)
-    if rp is not None:
-        found = _MSG_ID.search(rp)
-        return_path = found.group(0)[1:-1] if found else rp.strip() or None
+    return_path = _return_path(_header_text(msg, "Return-Path", defects))
 
     leaves = list(_leaves(msg, defects))
     text, html, body_parts = _bodies(msg, leaves, defects)
@@ -366,6 +362,14 @@ def _header_addresses(msg: Message, name: str, defects: list[str]) -> list[MailA
                 continue
             out.append(MailAddress(address, display.strip()))
     return out
+
+
+def _return_path(value: str | None) -> str | None:
+    """The reverse path: ``""`` for the null path ``<>`` (reports), None when absent."""
+    if value is None:
+        return None
+    found = re.search(r"<([^<>]*)>", value)
+    return (found.group(1) if found else value).strip()
 
 
 def _msg_ids(value: str | None) -> list[str]:

@@ -253,3 +253,27 @@ def test_report_reprs_mask_patient_addresses() -> None:
     report = DispositionReport(None, patient, "<a@b.fr>", text="Patient PAT-TROIS")
     assert "279035121518989" not in repr(report)
     assert "PAT-TROIS" not in repr(report)
+
+
+@pytest.mark.parametrize(
+    ("name", "action", "status"),
+    [
+        ("postfix_real_failed.eml", DeliveryAction.FAILED, "5.1.1"),
+        ("postfix_real_success.eml", DeliveryAction.RELAYED, "2.0.0"),
+    ],
+)
+def test_real_postfix_dsns_captured_from_the_sandbox(
+    name: str, action: DeliveryAction, status: str
+) -> None:
+    """Byte-for-byte DSNs that the sandbox's Postfix produced (NOTIFY=SUCCESS,FAILURE)."""
+    received = parse_received(load(name))
+    report = received.report
+    assert isinstance(report, DeliveryReport)
+    assert report.original_message_id == "<capture-1@medecin.mssante.test>"
+    assert report.original_envelope_id == "capture-1@medecin.mssante.test"
+    assert report.reporting_mta == "mx.mssante.test"
+    (rcpt,) = report.recipients
+    assert (rcpt.action, rcpt.status) == (action, status)
+    assert received.sender is not None
+    assert received.sender.address == "MAILER-DAEMON@mx.mssante.test"
+    assert received.return_path == ""  # the null reverse path <>
