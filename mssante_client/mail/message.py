@@ -34,12 +34,12 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..document import Document
 from ..errors import AddressError, MessageError
 from ..identity import INS, PATIENT_DOMAIN, PATIENT_DOMAINS, MSSanteAddress
 from . import headers as h
 
 if TYPE_CHECKING:
-    from ..document import Document
     from .received import ReceivedMessage
 
 __all__ = [
@@ -374,7 +374,13 @@ class Message:
         if any(not isinstance(a, Attachment) for a in attachments):
             raise MessageError("attachments", "expected Attachment objects")
         set_(self, "attachments", attachments)
-        set_(self, "documents", tuple(self.documents))
+        documents = tuple(self.documents)
+        if any(not isinstance(d, Document) for d in documents):
+            raise MessageError("documents", "expected Document objects")
+        set_(self, "documents", documents)
+        if self.patient_domain not in PATIENT_DOMAINS:
+            # never send an INS to a domain that is not Mon espace santé's (ECO.2.2.6)
+            raise MessageError("patient_domain", f"must be one of {sorted(PATIENT_DOMAINS)}")
         if self.dossier is not None:
             set_(self, "dossier", h.safe_header_value("dossier", self.dossier, max_length=64))
         if self.in_reply_to is not None:

@@ -361,3 +361,14 @@ def test_message_repr_hides_subject_body_and_ins() -> None:
     text = repr(message)
     assert "PAT-TROIS" not in text
     assert PATIENT_INS.value not in text
+
+
+def test_patient_domain_must_be_a_patient_domain() -> None:
+    with pytest.raises(MessageError) as err:
+        simple(patients=[PATIENT_INS], patient_domain="evil.example.com")
+    assert err.value.field == "patient_domain"
+
+
+def test_documents_must_be_documents() -> None:
+    with pytest.raises(MessageError):
+        simple(documents=["not a document"])
