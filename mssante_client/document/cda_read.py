@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from lxml import etree
 
@@ -67,8 +68,19 @@ def parse_ts(value: str, field: str = "effectiveTime") -> datetime:
     return datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=tz)
 
 
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(_H + step.removeprefix("h:") for step in path.split("/"))
+
+
 def _one(node: etree._Element, path: str) -> etree._Element | None:
-    found = node.find(path, _NS)
+    """First element at a simple child path (``h:a/h:b``); C-level walk, no ElementPath."""
+    found: etree._Element | None = node
+    for tag in _steps(path):
+        assert found is not None
+        found = next(found.iterchildren(tag), None)
+        if found is None:
+            return None
     return found
 
 
@@ -238,10 +250,16 @@ def _body(root: etree._Element) -> Body:
         if text.get("representation") != "B64" or reference is not None:
             raw = (text.text or "").encode("utf-8") if reference is None else b""
         else:
+            compact = "".join((text.text or "").split())
             try:
-                raw = base64.b64decode("".join((text.text or "").split()), validate=True)
+                raw = base64.b64decode(compact)
             except (binascii.Error, ValueError) as exc:
                 raise DocumentError("nonXMLBody.text", "payload is not valid base64") from exc
+            # The lenient decoder (much faster than validate=True) skips foreign characters:
+            # any such character shows as a shorter output than the input length implies.
+            expected = len(compact) // 4 * 3 - (len(compact) - len(compact.rstrip("=")))
+            if len(compact) % 4 or len(raw) != expected:
+                raise DocumentError("nonXMLBody.text", "payload is not valid base64")
         return Body(
             level=1,
             media_type=sniff_media_type(raw),
