@@ -101,6 +101,7 @@ class _B64Sink:
     """
 
     _WHITESPACE = b" \t\r\n\f\v"
+    _WHITESPACE_BYTES = tuple(bytes([c]) for c in _WHITESPACE)
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
@@ -111,7 +112,11 @@ class _B64Sink:
         if self.invalid:
             return
         try:
-            data = self._rest + text.encode("ascii").translate(None, self._WHITESPACE)
+            data = text.encode("ascii")
+            if any(ws in data for ws in self._WHITESPACE_BYTES):  # memchr: cheaper than a copy
+                data = data.translate(None, self._WHITESPACE)
+            if self._rest:
+                data = self._rest + data
             cut = len(data) - len(data) % 4
             self._rest = data[cut:]
             if cut:
