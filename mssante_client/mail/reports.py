@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import MessageError
+from ..identity import MSSanteAddress
 from . import headers as h
 from .message import (
     MAIL_POLICY,
@@ -42,7 +43,6 @@ from .message import (
 )
 
 if TYPE_CHECKING:
-    from ..identity import MSSanteAddress
     from .received import ReceivedMessage
 
 __all__ = [
@@ -516,20 +516,7 @@ def build_mdn(
     if error_value:
         fields.append(f"Error: {error_value}")
 
-    msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = str(reporter)
-    msg["To"] = str(target)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    mid = h.validate_msg_id("Message-ID", message_id or make_msgid(domain=reporter.domain))
-    msg["Message-ID"] = mid
-    if original_id:
-        msg["In-Reply-To"] = original_id
-        msg["References"] = original_id
-    if nil is not None:
-        msg[h.X_MSS_NIL] = h.validate_nil(nil)
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.make_mixed()
+    msg, mid = _notification(reporter, target, subject, text, original_id, nil, now, message_id)
     msg.set_type("multipart/report")
     msg.set_param("report-type", "disposition-notification")
 
@@ -544,6 +531,34 @@ def build_mdn(
 
     data = msg.as_bytes(policy=MAIL_POLICY)
     return ComposedMessage(mail_from="", recipients=(str(target),), data=data, message_id=mid)
+
+
+def _notification(
+    reporter: MSSanteAddress,
+    target: object,
+    subject: str,
+    text: str,
+    original_id: str | None,
+    nil: str | None,
+    now: datetime | None,
+    message_id: str | None,
+) -> tuple[EmailMessage, str]:
+    """Headers and first (human) part of a notification answering ``original_id``."""
+    msg = EmailMessage(policy=MAIL_POLICY)
+    msg["From"] = str(reporter)
+    msg["To"] = str(target)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    mid = h.validate_msg_id("Message-ID", message_id or make_msgid(domain=reporter.domain))
+    msg["Message-ID"] = mid
+    if original_id:
+        msg["In-Reply-To"] = original_id
+        msg["References"] = original_id
+    if nil is not None:
+        msg[h.X_MSS_NIL] = h.validate_nil(nil)
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.make_mixed()
+    return msg, mid
 
 
 def _original_part(received: ReceivedMessage, *, headers_only: bool) -> EmailMessage:
@@ -597,20 +612,9 @@ def build_integration_error_mail(
             "Vous trouverez en pièce jointe le courriel d'origine, avec son contenu et ses "
             "fichiers.\n"
         )
-    msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = str(reporter)
-    msg["To"] = str(target)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    mid = h.validate_msg_id("Message-ID", message_id or make_msgid(domain=reporter.domain))
-    msg["Message-ID"] = mid
-    if received.message_id:
-        msg["In-Reply-To"] = received.message_id
-        msg["References"] = received.message_id
-    if nil is not None:
-        msg[h.X_MSS_NIL] = h.validate_nil(nil)
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.make_mixed()
+    msg, mid = _notification(
+        reporter, target, subject, text, received.message_id, nil, now, message_id
+    )
     original = _original_part(received, headers_only=False)
     original["Content-Disposition"] = 'attachment; filename="message_original.eml"'
     msg.attach(original)
