@@ -146,6 +146,28 @@ def register(subparsers: Any) -> None:
     save.add_argument("--dir", type=Path, required=True, help="destination directory")
     save.set_defaults(handler=_save)
 
+    receipt = actions.add_parser(
+        "receipt",
+        help="send the read receipt (MDN) a message asked for (ECO.3.1.6)",
+        allow_abbrev=False,
+    )
+    common(receipt)
+    receipt.add_argument("uid", type=int, help="message UID")
+    receipt.add_argument(
+        "--processed", action="store_true", help="'processed' (integration) not 'displayed'"
+    )
+    receipt.add_argument(
+        "--error", type=int, metavar="CODE", help="ANS integration error 900-906 (KO form)"
+    )
+    receipt.add_argument(
+        "--force",
+        action="store_true",
+        help="send even if Disposition-Notification-To "
+        "differs from Return-Path (RFC 8098 asks for a confirmation)",
+    )
+    receipt.add_argument("--nil", default=os.environ.get("MSSANTE_NIL"), help="X-MSS-NIL value")
+    receipt.set_defaults(handler=_receipt)
+
 
 # --- connection --------------------------------------------------------------------------------
 
@@ -461,3 +483,31 @@ def _save(args: argparse.Namespace) -> int:
         for name in written:
             print(directory / name)
     return 0
+
+
+def _receipt(args: argparse.Namespace) -> int:
+    from ..mail.reports import build_mdn
+
+    with _mailbox(args, args.address, nil=args.nil) as mailbox:
+        message = mailbox.fetch(args.uid, args.folder)
+        if not message.wants_mdn:
+            raise MessageError("uid", f"message {args.uid} did not ask for a read receipt")
+        if message.mdn_needs_confirmation and not args.force:
+            raise MessageError(
+                "uid",
+                "Disposition-Notification-To differs from Return-Path: confirm with --force",
+            )
+        mdn = build_mdn(
+            message,
+            reporting_mailbox=args.address,
+            disposition_type="processed" if args.processed or args.error else "displayed",
+            mode="manual",
+            error=args.error,
+            nil=args.nil,
+        )
+        result = mailbox.send(mdn)
+    if args.json:
+        print_json({"message_id": mdn.message_id, "accepted": list(result.accepted)})
+    else:
+        print(f"receipt {mdn.message_id} sent to {', '.join(result.accepted)}")
+    return 0 if result.accepted else 1

@@ -218,3 +218,61 @@ def test_wrong_password_does_not_leak(
     assert code == 2
     assert "AuthenticationError" in err
     assert "zq7" not in out + err
+
+
+def _fetch_until(
+    root: str, address: str, state: Path, capsys: pytest.CaptureFixture[str], want: str
+) -> dict[str, object]:
+    """``inbox fetch`` until a message whose Message-ID or reported original is ``want``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        argv = ["inbox", "fetch", "--sandbox", root, "--address", address]
+        code, out, _ = run([*argv, "--state", str(state), "--json"], capsys)
+        assert code == 0
+        for row in json.loads(out):
+            report = row["report"] or {}
+            if want in (row["message_id"], report.get("original_message_id")):
+                return dict(row)
+        time.sleep(0.5)
+    pytest.fail(f"nothing about {want} arrived")
+
+
+@pytest.mark.sandbox
+def test_receipt_command_sends_an_mdn(
+    mssante_sandbox: SandboxInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(mssante_sandbox.root)
+    jean_state, helene_state = tmp_path / "jean.json", tmp_path / "helene.json"
+    for address, state in ((JEAN, jean_state), (HELENE, helene_state)):
+        assert (
+            run(
+                ["inbox", "fetch", "--sandbox", root, "--address", address, "--state", str(state)],
+                capsys,
+            )[0]
+            == 0
+        )
+    argv = ["send", "--sandbox", root, "--from", JEAN, "--to", HELENE, "--subject", "MDN CLI"]
+    code, out, _ = run([*argv, "--body", "x", "--mdn", "--json"], capsys)
+    assert code == 0
+    sent_id = json.loads(out)["message_id"]
+    received = _fetch_until(root, HELENE, helene_state, capsys, sent_id)
+    assert received["wants_mdn"] is True
+
+    argv = ["inbox", "receipt", str(received["uid"]), "--sandbox", root, "--address", HELENE]
+    code, out, err = run([*argv, "--error", "903", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accepted"] == [JEAN]
+    back = _fetch_until(root, JEAN, jean_state, capsys, sent_id)
+    assert back["report"] == {
+        "kind": "disposition",
+        "original_message_id": sent_id,
+        "is_error": True,
+    }
+    assert str(back["subject"]).startswith("[KO Intégration système !][903]")
+
+    # a message that did not ask for a receipt gets none
+    code, _, err = run(
+        ["inbox", "receipt", str(back["uid"]), "--sandbox", root, "--address", JEAN], capsys
+    )
+    assert code == 2
+    assert "did not ask for a read receipt" in err
