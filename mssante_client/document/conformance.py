@@ -30,7 +30,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -157,17 +156,22 @@ def _cache_root() -> Path:
 # --- Saxon (lazy) ---------------------------------------------------------------------------
 
 
-@cache
+_processor: Any = None
+
+
 def _saxon() -> Any:
-    """One SaxonC processor per process (SaxonC keeps a single JVM-less runtime)."""
-    try:
-        from saxonche import PySaxonProcessor
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise MissingDependencyError("saxonche (XSLT-2 schematron engine)", _INSTALL) from exc
-    proc = PySaxonProcessor(license=False)
-    # SaxonC-HE's optimiser crashes on most volet stylesheets ("Bad parent pointer").
-    proc.set_configuration_property("http://saxon.sf.net/feature/optimizationLevel", "0")
-    return proc
+    """One SaxonC processor per process, created on first use (``saxonche`` is optional)."""
+    global _processor
+    if _processor is None:
+        try:
+            from saxonche import PySaxonProcessor
+        except ImportError as exc:
+            raise MissingDependencyError("saxonche (XSLT-2 schematron engine)", _INSTALL) from exc
+        proc = PySaxonProcessor(license=False)
+        # SaxonC-HE's optimiser crashes on most volet stylesheets ("Bad parent pointer").
+        proc.set_configuration_property("http://saxon.sf.net/feature/optimizationLevel", "0")
+        _processor = proc
+    return _processor
 
 
 def _skeleton_dir() -> Path:

@@ -107,3 +107,22 @@ def test_module_function_reuses_the_validator(
 def test_missing_kit_names_the_environment_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="MSSANTE_VALIDATION_KIT"):
         find_kit(tmp_path)
+
+
+def test_missing_saxonche_says_how_to_install(
+    kit: Path, pdf: bytes, header: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the 'validation' extra the error names the pip command (fresh cache, no engine)."""
+    import sys
+
+    from mssante_client.document import conformance
+    from mssante_client.errors import MissingDependencyError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(conformance, "_processor", None)
+    monkeypatch.setitem(sys.modules, "saxonche", None)
+    fresh = Validator(kit)
+    assert str(fresh.work).startswith(str(tmp_path))
+    xml = Document.from_pdf(pdf, type="CR-OP", **header).to_xml()
+    with pytest.raises(MissingDependencyError, match=r"pip install 'mssante_client\[validation\]'"):
+        fresh.check(xml)
