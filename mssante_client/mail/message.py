@@ -22,6 +22,7 @@ never by hand; header values are checked for CR/LF first so injection is impossi
 from __future__ import annotations
 
 import enum
+import hashlib
 import mimetypes
 import re
 from collections.abc import Iterable, Sequence
@@ -549,7 +550,7 @@ class Message:
                 filename=attachment.filename,
                 params={"name": attachment.filename},
             )
-        _strip_inner_mime_version(msg)
+        finish_mime(msg, message_id)
 
         try:
             data = msg.as_bytes(policy=MAIL_POLICY)
@@ -602,15 +603,26 @@ class Message:
         return parts, subject, h.format_codecda(x_mss_codecda(docs)), x_mss_ins(docs)
 
 
-def _strip_inner_mime_version(msg: EmailMessage) -> None:
-    """The stdlib adds MIME-Version to sub-parts it creates; it belongs to the top only."""
-    for part in msg.walk():
-        if (
-            part is not msg
-            and part.get_content_maintype() != "message"
-            and part.get("MIME-Version")
-        ):
+def finish_mime(msg: EmailMessage, seed: str) -> None:
+    """Last touches before serialising: MIME-Version only at the top (the stdlib adds it to
+    sub-parts it creates) and multipart boundaries derived from ``seed`` (the Message-ID), so
+    that the same message, date and id always give the same bytes. A boundary is checked not to
+    occur in any part's content."""
+    contents = [p.get_payload() for p in msg.walk() if not p.is_multipart() and p is not msg]
+    texts = [c for c in contents if isinstance(c, str)]
+    for n, part in enumerate(msg.walk()):
+        inner = part is not msg and part.get_content_maintype() != "message"
+        if inner and part.get("MIME-Version"):
             del part["MIME-Version"]
+        if part.get_content_maintype() == "multipart":
+            attempt = 0
+            while True:
+                digest = hashlib.sha256(f"{seed}|{n}|{attempt}".encode()).hexdigest()[:32]
+                boundary = f"=_mss_{digest}"
+                if not any(boundary in t for t in texts):
+                    break
+                attempt += 1
+            part.set_boundary(boundary)
 
 
 def _normalize_text(text: str) -> str:

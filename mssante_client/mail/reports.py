@@ -38,7 +38,7 @@ from .message import (
     MAIL_POLICY,
     ComposedMessage,
     _address,
-    _strip_inner_mime_version,
+    finish_mime,
     mask_address,
 )
 
@@ -527,7 +527,7 @@ def build_mdn(
 
     if include_original != "none":
         msg.attach(_original_part(received, headers_only=include_original == "headers"))
-    _strip_inner_mime_version(msg)
+    finish_mime(msg, mid)
 
     data = msg.as_bytes(policy=MAIL_POLICY)
     return ComposedMessage(mail_from="", recipients=(str(target),), data=data, message_id=mid)
@@ -628,7 +628,7 @@ def build_integration_error_mail(
             subtype=subtype,
             filename=attachment.filename or "piece-jointe",
         )
-    _strip_inner_mime_version(msg)
+    finish_mime(msg, mid)
     return ComposedMessage(
         mail_from=str(reporter),
         recipients=(str(target),),

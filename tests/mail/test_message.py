@@ -372,3 +372,29 @@ def test_patient_domain_must_be_a_patient_domain() -> None:
 def test_documents_must_be_documents() -> None:
     with pytest.raises(MessageError):
         simple(documents=["not a document"])
+
+
+def test_deterministic_multipart_boundaries() -> None:
+    message = simple(html="<p>x</p>", attachments=[Attachment("a.pdf", b"%PDF-1")])
+    first = message.compose(now=NOW, nil="DEV1")
+    assert first.data == message.compose(now=NOW, nil="DEV1").data
+    other = simple(
+        html="<p>x</p>",
+        attachments=[Attachment("a.pdf", b"%PDF-1")],
+        message_id="<m2@medecin.mssante.test>",
+    ).compose(now=NOW, nil="DEV1")
+    assert other.data != first.data
+    msg = parse(first.data)
+    boundaries = {p.get_boundary() for p in msg.walk() if p.is_multipart()}
+    assert len(boundaries) == 2
+    assert all(b is not None and b.startswith("=_mss_") for b in boundaries)
+
+
+def test_boundary_never_collides_with_content() -> None:
+    probe = simple(html="<p>x</p>").compose(now=NOW)
+    boundary = parse(probe.data).get_boundary()
+    assert boundary is not None
+    # a body that contains exactly the boundary the seed would give
+    tricky = simple(html="<p>x</p>", body=f"--{boundary}\n").compose(now=NOW)
+    assert parse(tricky.data).get_boundary() != boundary
+    assert parse_received(tricky.data).text == f"--{boundary}\n"
