@@ -507,9 +507,16 @@ class Message:
         if when.tzinfo is None:
             raise MessageError("now", "must be a timezone-aware datetime")
 
+        limit = max_size
+        if any(a.is_patient for a in self.all_recipients()):
+            limit = min(limit or h.PATIENT_MAX_MESSAGE_SIZE, h.PATIENT_MAX_MESSAGE_SIZE)
         attachments, subject, codecda, ins_flag = self._document_parts()
         if subject is None:
             subject = self.subject or ""
+        # refuse early, before encoding: base64 alone makes each attachment 4/3 larger
+        floor = sum((a.size + 2) // 3 * 4 for a in attachments) + len(self.body)
+        if limit is not None and floor > limit:
+            raise MessageError("size", f"the message exceeds {floor} bytes, over the {limit} limit")
 
         msg = EmailMessage(policy=MAIL_POLICY)
         msg["From"] = sender.header()
@@ -557,9 +564,6 @@ class Message:
         except (ValueError, TypeError) as exc:  # defensive: the stdlib refused a header
             raise MessageError("message", f"cannot be serialised: {exc}") from None
 
-        limit = max_size
-        if any(a.is_patient for a in self.all_recipients()):
-            limit = min(limit or h.PATIENT_MAX_MESSAGE_SIZE, h.PATIENT_MAX_MESSAGE_SIZE)
         if limit is not None and len(data) > limit:
             raise MessageError("size", f"the message is {len(data)} bytes, over the {limit} limit")
 

@@ -398,3 +398,12 @@ def test_boundary_never_collides_with_content() -> None:
     tricky = simple(html="<p>x</p>", body=f"--{boundary}\n").compose(now=NOW)
     assert parse(tricky.data).get_boundary() != boundary
     assert parse_received(tricky.data).text == f"--{boundary}\n"
+
+
+def test_size_checked_on_the_final_bytes_too() -> None:
+    # 1000 characters, but quoted-printable UTF-8 makes them about 6000 bytes
+    message = simple(body="é" * 1000)
+    assert message.compose(now=NOW).size > 3000
+    with pytest.raises(MessageError) as err:
+        message.compose(now=NOW, max_size=3000)
+    assert "over the 3000 limit" in str(err.value)
