@@ -20,6 +20,7 @@ import contextlib
 import imaplib
 import logging
 import select
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -65,6 +66,8 @@ T = TypeVar("T")
 ENVELOPE_ITEMS = "(UID FLAGS RFC822.SIZE ENVELOPE)"
 
 _TRANSPORT_ERRORS = (imaplib.IMAP4.abort, OSError, EOFError)
+# untagged data that piles up in imaplib between commands (unsolicited updates)
+_VOLATILE = ("EXISTS", "RECENT", "EXPUNGE", "FETCH", "HIGHESTMODSEQ")
 
 
 class _Lost(Exception):
@@ -162,6 +165,8 @@ class ImapTransport:
             raise MssTimeoutError(f"{where}: connection timed out") from exc
         except (OSError, imaplib.IMAP4.error) as exc:
             raise ConnectError(f"{where}: cannot connect ({exc.__class__.__name__})") from exc
+        with contextlib.suppress(OSError):  # imaplib writes a literal and its CRLF apart
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             if self.endpoint.security is Security.STARTTLS:
                 if "STARTTLS" not in {c.upper() for c in conn.capabilities}:
@@ -279,33 +284,73 @@ class ImapTransport:
 
         return self._run("LIST", op)
 
-    def select(self, folder: str) -> SelectInfo:
-        """Select ``folder`` now (fresh counters: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ)."""
-        return self._run("SELECT", lambda conn: self._select(conn, folder, force=True))
+    def select(self, folder: str, *, quick: bool = False) -> SelectInfo:
+        """Counters of ``folder``: a fresh SELECT (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ).
 
-    def envelopes(self, folder: str, uid_range: str, *, min_uid: int = 0) -> list[Envelope]:
-        """Typed envelopes of ``uid_range`` in ``folder`` (one ``UID FETCH``)."""
+        ``quick=True``: if the folder is already selected on this connection, a NOOP is enough
+        (UIDVALIDITY cannot change while selected; reopening a large folder costs the server far
+        more). The result then has ``uidnext`` and ``highestmodseq`` set to None (unknown).
+        """
+
+        def op(conn: imaplib.IMAP4) -> SelectInfo:
+            cached = self._select_info
+            if not quick or self._selected != folder or cached is None:
+                return self._select(conn, folder, force=True)
+            for key in _VOLATILE:
+                conn.untagged_responses.pop(key, None)
+            typ, data = conn.noop()
+            self._ok(typ, data, "NOOP")
+            exists = conn.untagged_responses.pop("EXISTS", None)
+            for key in _VOLATILE:
+                conn.untagged_responses.pop(key, None)
+            last = exists[-1] if exists else None
+            count = int(last) if isinstance(last, bytes) else cached.exists
+            self._select_info = SelectInfo(count, cached.uidvalidity, None, None, cached.flags)
+            return self._select_info
+
+        return self._run("SELECT", op)
+
+    @property
+    def condstore(self) -> bool:
+        return "CONDSTORE" in self.capabilities
+
+    def envelopes(
+        self, folder: str, uid_range: str, *, min_uid: int = 0, modseq: bool = False
+    ) -> list[Envelope]:
+        """Typed envelopes of ``uid_range`` in ``folder`` (one ``UID FETCH``).
+
+        ``modseq=True`` also asks for MODSEQ (CONDSTORE), to advance a sync watermark.
+        """
+        items = ENVELOPE_ITEMS[:-1] + " MODSEQ)" if modseq else ENVELOPE_ITEMS
 
         def op(conn: imaplib.IMAP4) -> list[Envelope]:
             self._select(conn, folder)
-            typ, data = conn.uid("FETCH", uid_range, ENVELOPE_ITEMS)
+            typ, data = conn.uid("FETCH", uid_range, items)
             self._ok(typ, data, "UID FETCH")
             return parse_envelopes(data, min_uid=min_uid)
 
         return self._run("UID FETCH envelopes", op)
 
-    def changed_flags(self, folder: str, uid_range: str, modseq: int) -> dict[int, frozenset[str]]:
-        """Flags of the messages in ``uid_range`` changed since ``modseq`` (CONDSTORE)."""
+    def changed_flags(
+        self, folder: str, uid_range: str, modseq: int
+    ) -> tuple[dict[int, frozenset[str]], int | None]:
+        """Flags of messages in ``uid_range`` changed since ``modseq`` (CONDSTORE CHANGEDSINCE),
+        and the highest MODSEQ among them."""
 
-        def op(conn: imaplib.IMAP4) -> dict[int, frozenset[str]]:
+        def op(conn: imaplib.IMAP4) -> tuple[dict[int, frozenset[str]], int | None]:
             self._select(conn, folder)
             typ, data = conn.uid("FETCH", uid_range, f"(UID FLAGS) (CHANGEDSINCE {modseq})")
             self._ok(typ, data, "UID FETCH CHANGEDSINCE")
             out: dict[int, frozenset[str]] = {}
+            top: int | None = None
             for item in parse_fetch(data):
-                if item.uid is not None:
-                    out[item.uid] = flags_of(item.items.get("FLAGS"))
-            return out
+                if item.uid is None:
+                    continue
+                out[item.uid] = flags_of(item.items.get("FLAGS"))
+                ms = item.items.get("MODSEQ")
+                if isinstance(ms, list) and ms and isinstance(ms[0], bytes):
+                    top = max(top or 0, int(ms[0]))
+            return out, top
 
         return self._run("UID FETCH CHANGEDSINCE", op)
 

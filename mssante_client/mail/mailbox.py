@@ -25,11 +25,11 @@ from ._redact import mask_address
 from .credentials import ClientCertificate, Credentials
 from .endpoint import Endpoint, Security
 from .imap import ImapTransport
-from .imap_parse import Envelope, FolderInfo
+from .imap_parse import Envelope, FolderInfo, SelectInfo
 from .message import ComposedMessage, Message
 from .received import ReceivedMessage, parse_received
 from .smtp import RetryPolicy, SendResult, SmtpTransport
-from .sync import SyncState, plan_sync
+from .sync import SyncPlan, SyncState, plan_sync
 from .tls import create_client_context
 
 __all__ = ["EnvelopeSync", "Mailbox", "MessageSync", "TrustPolicy"]
@@ -40,6 +40,11 @@ _DEFAULT_PORTS = {
     Security.STARTTLS: (587, 143),
     Security.IMPLICIT: (465, 993),
 }
+
+
+def _highest(*values: int | None) -> int | None:
+    found = [v for v in values if v is not None]
+    return max(found) if found else None
 
 
 @runtime_checkable
@@ -201,22 +206,38 @@ class Mailbox:
         One ``UID FETCH (UID FLAGS RFC822.SIZE ENVELOPE)``; with CONDSTORE, flag changes of known
         messages come from ``CHANGEDSINCE``. Keep the returned ``state`` for next time.
         """
-        selected = self._imap.select(folder)
-        plan = plan_sync(folder, selected, state)
+        selected, plan = self._plan(folder, state)
         envs: list[Envelope] = []
         if plan.new_uid_range is not None:
-            envs = self._imap.envelopes(folder, plan.new_uid_range, min_uid=plan.min_uid)
+            envs = self._imap.envelopes(
+                folder,
+                plan.new_uid_range,
+                min_uid=plan.min_uid,
+                modseq=not plan.full and plan.base.highestmodseq is not None,
+            )
         changes: dict[int, frozenset[str]] = {}
+        top: int | None = None
         if plan.changed_since is not None and plan.known_uid_range is not None:
-            changes = self._imap.changed_flags(folder, plan.known_uid_range, plan.changed_since)
+            changes, top = self._imap.changed_flags(
+                folder, plan.known_uid_range, plan.changed_since
+            )
         last = max((e.uid for e in envs), default=plan.base.last_uid)
-        new_state = plan.base.advanced(last_uid=last, highestmodseq=selected.highestmodseq)
+        highest = _highest(selected.highestmodseq, top, *(e.modseq for e in envs))
+        new_state = plan.base.advanced(last_uid=last, highestmodseq=highest)
         return EnvelopeSync(tuple(envs), new_state, plan.full, changes)
+
+    def _plan(self, folder: str, state: SyncState | None) -> tuple[SelectInfo, SyncPlan]:
+        """Counters and plan; with a state, a NOOP on an already selected folder is enough."""
+        selected = self._imap.select(folder, quick=state is not None)
+        plan = plan_sync(folder, selected, state)
+        if plan.full and selected.uidnext is None:  # a full resync needs SELECT's counters
+            selected = self._imap.select(folder)
+            plan = plan_sync(folder, selected, state)
+        return selected, plan
 
     def fetch_new(self, folder: str = "INBOX", state: SyncState | None = None) -> MessageSync:
         """New messages since ``state`` (all on the first call), parsed; and the next state."""
-        selected = self._imap.select(folder)
-        plan = plan_sync(folder, selected, state)
+        selected, plan = self._plan(folder, state)
         messages: list[ReceivedMessage] = []
         if plan.new_uid_range is not None:
             for fetched in self._imap.fetch_range(folder, plan.new_uid_range, plan.min_uid):
@@ -224,7 +245,9 @@ class Mailbox:
                     parse_received(fetched.raw, uid=fetched.uid, flags=sorted(fetched.flags))
                 )
         last = max((m.uid or 0 for m in messages), default=plan.base.last_uid)
-        new_state = plan.base.advanced(last_uid=last, highestmodseq=selected.highestmodseq)
+        # Flag changes are not reported here: keep the modseq watermark unless SELECT gave one.
+        highest = selected.highestmodseq if plan.full else plan.base.highestmodseq
+        new_state = plan.base.advanced(last_uid=last, highestmodseq=highest)
         return MessageSync(tuple(messages), new_state, plan.full)
 
     def fetch(self, uid: int, folder: str = "INBOX") -> ReceivedMessage:

@@ -95,9 +95,9 @@ def plan_sync(folder: str, selected: SelectInfo, state: SyncState | None) -> Syn
     changed_since = None
     if (
         state.highestmodseq is not None
-        and selected.highestmodseq is not None
-        and selected.highestmodseq > state.highestmodseq
         and state.last_uid > 0
+        # unknown (counters from a NOOP on the selected folder) or moved on: ask for changes
+        and (selected.highestmodseq is None or selected.highestmodseq > state.highestmodseq)
     ):
         changed_since = state.highestmodseq
     return SyncPlan(

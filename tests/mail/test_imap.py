@@ -68,7 +68,10 @@ def test_incremental_sync_returns_only_new_messages(folder_box: tuple[Mailbox, s
     assert [m.subject for m in got.messages] == later
     assert all(m.uid is not None for m in got.messages)
     assert "\\Seen" not in mb.envelopes(folder).envelopes[-1].flags
-    assert got.state == inc.state
+    assert (got.state.last_uid, got.state.uidvalidity) == (
+        inc.state.last_uid,
+        inc.state.uidvalidity,
+    )
 
 
 def test_uidvalidity_change_forces_a_full_resync(folder_box: tuple[Mailbox, str]) -> None:
@@ -81,21 +84,24 @@ def test_uidvalidity_change_forces_a_full_resync(folder_box: tuple[Mailbox, str]
     assert again.state.uidvalidity == state.uidvalidity
 
 
-def test_condstore_reports_flag_changes(folder_box: tuple[Mailbox, str]) -> None:
+def test_condstore_reports_flag_changes(
+    folder_box: tuple[Mailbox, str], open_mailbox: MailboxFactory
+) -> None:
     mb, folder = folder_box
+    other_session = open_mailbox(HELENE)  # e.g. the user's webmail
     for _ in range(3):
         mb.append(raw_message(unique("f")), folder)
     first = mb.envelopes(folder)
     assert first.state.highestmodseq is not None  # Dovecot offers CONDSTORE
     target = first.envelopes[1].uid
-    mb.mark_seen([target], folder)
+    other_session.mark_seen([target], folder)
     changed = mb.envelopes(folder, first.state)
     assert changed.envelopes == ()
     assert changed.flag_changes.keys() == {target}
     assert "\\Seen" in changed.flag_changes[target]
     assert changed.state.highestmodseq is not None
     assert changed.state.highestmodseq > first.state.highestmodseq
-    mb.mark_seen([target], folder, seen=False)
+    other_session.mark_seen([target], folder, seen=False)
     unseen = mb.envelopes(folder, changed.state)
     assert "\\Seen" not in unseen.flag_changes[target]
 

@@ -72,3 +72,12 @@ def test_advanced_never_goes_backwards() -> None:
     state = SyncState("INBOX", 7, 10, 50)
     assert state.advanced(last_uid=5, highestmodseq=None) == state
     assert state.advanced(last_uid=12, highestmodseq=60) == SyncState("INBOX", 7, 12, 60)
+
+
+def test_counters_from_a_noop_still_check_flags() -> None:
+    """On an already selected folder only EXISTS is refreshed: changes must still be asked."""
+    state = SyncState("INBOX", 7, 10, 50)
+    plan = plan_sync("INBOX", sel(uidnext=None, modseq=None), state)
+    assert plan.new_uid_range == "11:*" and plan.changed_since == 50
+    no_condstore = SyncState("INBOX", 7, 10, None)
+    assert plan_sync("INBOX", sel(uidnext=None, modseq=None), no_condstore).changed_since is None
