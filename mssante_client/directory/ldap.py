@@ -26,9 +26,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import queue
 import secrets
 import socket
 import ssl
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -65,6 +68,8 @@ _log = logging.getLogger("mssante_client.directory")
 _T = TypeVar("_T")
 RawEntry = tuple[str, dict[str, list[bytes]]]
 
+#: A reader whose pages nobody fetched for this long stops (the caller can start over).
+_ABANDONED_AFTER = 300.0
 #: slapd's default ``size.pr``: the largest page most servers accept.
 DEFAULT_LDAP_PAGE_SIZE = 500
 _IGC_ROOT_RESOURCE = "igc-sante-racine-elementaire.pem"
@@ -147,22 +152,147 @@ def diagnose_tls(
 
 
 class _PagedSearch:
-    """One server-side paged search, read ahead and consumed entry by entry."""
+    """One search as the caller consumes it: entries read ahead, and how far it got."""
 
     def __init__(self, filterstr: str, position: int) -> None:
         self.filterstr = filterstr
-        self.cookie = b""
         self.exhausted = False
         self.truncated = False
         self.buffer: deque[RawEntry] = deque()
         #: entries consumed so far, counted in server order from the start of the search
         self.position = position
-        #: entries the server will send again that were already consumed (after a restart)
-        self.skip = position
-        #: connection generation the cookie belongs to (-1: not started)
-        self.generation = -1
-        #: message id of the next page, already requested (read ahead)
+        self.reader: _PageReader | None = None
+
+
+#: (entries, truncated, done, error) handed from the reader thread to the caller.
+_Chunk = tuple[list[RawEntry], bool, bool, BaseException | None]
+
+
+class _PageReader(threading.Thread):
+    """Reads the server pages of one search in the background, one page ahead.
+
+    Why a thread: python-ldap releases the GIL while libldap waits for, decrypts and frames a
+    page, so that work overlaps with the caller mapping the previous page to models, and the
+    server is never left waiting for us to read. Errors are handed over, not raised here: the
+    caller translates them and decides on a reconnect.
+    """
+
+    def __init__(self, owner: LDAPDirectory, conn: Any, filterstr: str, skip: int) -> None:
+        super().__init__(name="mssante-ldap-pages", daemon=True)
+        self.owner = owner
+        self.conn = conn
+        self.filterstr = filterstr
+        self.generation = owner._generation
+        #: server entries seen so far by this reader (those skipped included)
+        self.seen = 0
+        self.skip = skip
+        self.cookie = b""
         self.pending: int | None = None
+        self.chunks: queue.Queue[_Chunk] = queue.Queue(maxsize=2)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                entries, truncated, done = self._page()
+                if not self._put((entries, truncated, done, None)) or done:
+                    return
+        except Exception as exc:  # handed to the caller, who translates it
+            self._put(([], False, True, exc))
+
+    def _put(self, chunk: _Chunk) -> bool:
+        deadline = time.monotonic() + _ABANDONED_AFTER
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            try:
+                self.chunks.put(chunk, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # stopped, or nobody came for the pages: the caller will start over
+
+    def stop(self, *, abandon: bool) -> None:
+        """Stop reading; with ``abandon``, tell the server to drop the page requested ahead."""
+        self.stopping.set()
+        self.join(self.owner._timeout + 1)
+        if abandon and self.pending is not None and not self.is_alive():
+            with contextlib.suppress(ldap.LDAPError):
+                self.conn.abandon_ext(self.pending)
+        self.pending = None
+
+    def _send(self) -> int:
+        o = self.owner
+        ctrl = SimplePagedResultsControl(True, size=o._page_size, cookie=self.cookie)
+        msgid: int = self.conn.search_ext(
+            o.base_dn,
+            o._scope,
+            self.filterstr,
+            attrlist=o._attrs,
+            serverctrls=[ctrl],
+            sizelimit=o._size_limit,
+        )
+        return msgid
+
+    def _keep(self, data: list[Any]) -> list[RawEntry]:
+        entries = [(dn, attrs) for dn, attrs in data if dn is not None]  # skip referrals
+        self.seen += len(entries)
+        if self.skip:
+            dropped = min(self.skip, len(entries))
+            del entries[:dropped]
+            self.skip -= dropped
+        return entries
+
+    def _page(self) -> tuple[list[RawEntry], bool, bool]:
+        """The next page: (entries, truncated, done). Requests the following page at once."""
+        o = self.owner
+        while True:
+            msgid = self.pending if self.pending is not None else self._send()
+            self.pending = None
+            try:
+                _, data, _, controls = self.conn.result3(msgid, timeout=o._timeout)
+            except ldap.ADMINLIMIT_EXCEEDED:
+                if o._page_size == 1 or self.cookie:
+                    raise
+                o._page_size = max(1, o._page_size // 2)
+                _log.info("LDAP server refused the page size; retrying with %d", o._page_size)
+                continue
+            except (ldap.SIZELIMIT_EXCEEDED, ldap.TIMELIMIT_EXCEEDED) as exc:
+                _log.info("LDAP %s: %s; returning what the server allowed", o.uri, _info(exc))
+                return self._stream_rest(), True, True
+            break
+        self.cookie = b""
+        for c in controls or ():
+            if c.controlType == SimplePagedResultsControl.controlType:
+                self.cookie = c.cookie
+        if self.cookie and not self.stopping.is_set():
+            self.pending = self._send()  # the server prepares it while the caller maps this one
+        return self._keep(data), False, not self.cookie
+
+    def _stream_rest(self) -> list[RawEntry]:
+        """After a size/time limit: read again, one entry at a time, what the server allows.
+
+        A limit error discards the page it ends; reading one message at a time keeps every entry
+        the server sent before the error. The search is then over, flagged ``truncated``.
+        """
+        o = self.owner
+        msgid = self.conn.search_ext(
+            o.base_dn, o._scope, self.filterstr, attrlist=o._attrs, sizelimit=o._size_limit
+        )
+        drop, kept = self.seen + self.skip, []
+        try:
+            while True:
+                rtype, data, _, _ = self.conn.result3(msgid, all=0, timeout=o._timeout)
+                if rtype == ldap.RES_SEARCH_RESULT:
+                    break
+                for dn, attrs in data:
+                    if dn is None:
+                        continue
+                    if drop:
+                        drop -= 1
+                    else:
+                        kept.append((dn, attrs))
+        except (ldap.SIZELIMIT_EXCEEDED, ldap.TIMELIMIT_EXCEEDED, ldap.ADMINLIMIT_EXCEEDED):
+            pass
+        return kept
 
 
 class LDAPDirectory:
@@ -253,7 +383,7 @@ class LDAPDirectory:
 
     def close(self) -> None:
         if self._live is not None:
-            self._abandon(self._live[1])
+            self._stop(self._live[1])
         conn, self._conn, self._live = self._conn, None, None
         if conn is not None:
             with contextlib.suppress(ldap.LDAPError):  # closing a dead connection is fine
@@ -340,6 +470,8 @@ class LDAPDirectory:
             return operation(self._conn)
         except ldap.SERVER_DOWN as exc:
             _log.info("LDAP connection to %s lost (%s); reconnecting once", self.uri, _info(exc))
+        if self._live is not None:
+            self._stop(self._live[1])
         self._conn = None
         self._live = None
         self.connect()
@@ -358,109 +490,49 @@ class LDAPDirectory:
 
     # --- paged search ----------------------------------------------------------------------
 
-    def _send(self, conn: Any, search: _PagedSearch) -> int:
-        ctrl = SimplePagedResultsControl(True, size=self._page_size, cookie=search.cookie)
-        msgid: int = conn.search_ext(
-            self.base_dn,
-            self._scope,
-            search.filterstr,
-            attrlist=self._attrs,
-            serverctrls=[ctrl],
-            sizelimit=self._size_limit,
-        )
-        return msgid
-
-    def _fetch_page(self, conn: Any, *, search: _PagedSearch) -> None:
-        """Read the next server page of ``search`` into its (empty) buffer.
-
-        The request for the following page is sent as soon as this one has arrived (read
-        ahead), so that the server prepares it while we map this one to models.
-        """
-        if search.generation != self._generation:
-            # first page, or the connection changed under the search: its cookie is void,
-            # so run it again from the start and drop what was already consumed
-            search.cookie = b""
-            search.skip = search.position
-            search.pending = None
-            search.generation = self._generation
+    def _next_chunk(self, conn: Any, *, search: _PagedSearch) -> None:
+        """Move the next page of ``search`` from its reader into its buffer."""
+        reader = search.reader
+        if reader is None or reader.generation != self._generation:
+            # first page, or the connection changed under the search (its cookie is void):
+            # run it from the start and drop what the caller already consumed
+            if reader is not None:
+                reader.stop(abandon=False)
+            reader = search.reader = _PageReader(self, conn, search.filterstr, search.position)
+            reader.start()
+        waited = 0.0
         while True:
-            msgid = search.pending if search.pending is not None else self._send(conn, search)
-            search.pending = None
             try:
-                _, data, _, controls = conn.result3(msgid, timeout=self._timeout)
-            except ldap.ADMINLIMIT_EXCEEDED:
-                if self._page_size == 1 or search.cookie:
-                    raise
-                self._page_size = max(1, self._page_size // 2)
-                _log.info("LDAP server refused the page size; retrying with %d", self._page_size)
-                continue
-            except (ldap.SIZELIMIT_EXCEEDED, ldap.TIMELIMIT_EXCEEDED) as exc:
-                _log.info("LDAP %s: %s; returning what the server allowed", self.uri, _info(exc))
-                self._stream_rest(conn, search)
-                return
-            break
-        self._take(search, data)
-        cookie = b""
-        for c in controls or ():
-            if c.controlType == SimplePagedResultsControl.controlType:
-                cookie = c.cookie
-        search.cookie = cookie
-        if cookie:
-            search.pending = self._send(conn, search)
-        else:
-            search.exhausted = True
-
-    def _abandon(self, search: _PagedSearch) -> None:
-        """Tell the server to drop a read-ahead page nobody will read."""
-        if search.pending is not None and search.generation == self._generation and self._conn:
-            with contextlib.suppress(ldap.LDAPError):
-                self._conn.abandon_ext(search.pending)
-        search.pending = None
-
-    def _stream_rest(self, conn: Any, search: _PagedSearch) -> None:
-        """After a size/time limit: read again, one entry at a time, what the server allows.
-
-        A limit error discards the page it ends; reading one message at a time keeps every entry
-        the server sent before the error. The search is then over, flagged ``truncated``.
-        """
-        msgid = conn.search_ext(
-            self.base_dn,
-            self._scope,
-            search.filterstr,
-            attrlist=self._attrs,
-            sizelimit=self._size_limit,
-        )
-        drop = search.position
-        try:
-            while True:
-                rtype, data, _, _ = conn.result3(msgid, all=0, timeout=self._timeout)
-                if rtype == ldap.RES_SEARCH_RESULT:
-                    break
-                for dn, attrs in data:
-                    if dn is None:
-                        continue
-                    if drop:
-                        drop -= 1
-                    else:
-                        search.buffer.append((dn, attrs))
-        except (ldap.SIZELIMIT_EXCEEDED, ldap.TIMELIMIT_EXCEEDED, ldap.ADMINLIMIT_EXCEEDED):
-            search.truncated = True
-        search.skip = 0
-        search.exhausted = True
-
-    def _take(self, search: _PagedSearch, data: list[Any]) -> None:
-        entries = [(dn, attrs) for dn, attrs in data if dn is not None]  # skip referrals
-        if search.skip:
-            dropped = min(search.skip, len(entries))
-            del entries[:dropped]
-            search.skip -= dropped
+                entries, truncated, done, error = reader.chunks.get(timeout=0.25)
+                break
+            except queue.Empty:
+                waited += 0.25
+                if not reader.is_alive() and reader.chunks.empty():
+                    # the reader gave up waiting for us: start over from where we are
+                    search.reader = None
+                    self._next_chunk(conn, search=search)
+                    return
+                if waited > 3 * self._timeout:
+                    raise TimeoutError(f"LDAP {self.uri}: no page within {waited:g} s") from None
+        if error is not None:
+            search.reader = None
+            raise error
         search.buffer.extend(entries)
+        search.truncated = search.truncated or truncated
+        if done:
+            search.exhausted = True
+            search.reader = None
+
+    def _stop(self, search: _PagedSearch) -> None:
+        if search.reader is not None:
+            search.reader.stop(abandon=search.reader.generation == self._generation)
+            search.reader = None
 
     def _peek(self, search: _PagedSearch) -> RawEntry | None:
         while not search.buffer:
             if search.exhausted:
                 return None
-            self._ldap_call(functools.partial(self._fetch_page, search=search))
+            self._ldap_call(functools.partial(self._next_chunk, search=search))
         return search.buffer[0]
 
     def _ldap_call(self, operation: Callable[[Any], _T]) -> _T:
@@ -486,14 +558,9 @@ class LDAPDirectory:
         if self._live is not None:
             live_token, live = self._live
             self._live = None
-            if (
-                token == live_token
-                and live.filterstr == filterstr
-                and live.position == position
-                and live.generation == self._generation
-            ):
+            if token == live_token and live.filterstr == filterstr and live.position == position:
                 return live
-            self._abandon(live)
+            self._stop(live)
         return _PagedSearch(filterstr, position)
 
     def search_page(

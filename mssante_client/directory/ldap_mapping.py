@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
-from ..errors import IdentifierError
+from ..errors import IdentifierError, InvalidInputError
 from ..identity import (
     ADELI,
     FINESS,
@@ -203,12 +203,15 @@ def fast_address(value: str) -> MSSanteAddress:
     return MSSanteAddress(value)
 
 
-def _identifier(kind: Any, value: str | None, dn: str) -> Any:
-    """A typed identifier, or None (logged, without the value) if the directory's is invalid."""
+def _identifier(kind: Any, value: str | None, dn: str, *, shared: bool = False) -> Any:
+    """A typed identifier, or None (logged, without the value) if the directory's is invalid.
+
+    ``shared``: the value repeats across entries (a structure's), so validations are cached.
+    """
     if value is None:
         return None
     try:
-        return _cached_identifier(kind, value)
+        return _cached_identifier(kind, value) if shared else kind(value)
     except IdentifierError as exc:
         _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
         return None
@@ -259,7 +262,7 @@ def entry_to_model(
         return None
     try:
         address = fast_address(mail)
-    except IdentifierError:
+    except InvalidInputError:
         _log.warning("directory entry %s has an invalid mailbox address; skipped", dn)
         return None
     mailbox_type = m.parse_type(get(names.mailbox_type))
@@ -273,8 +276,8 @@ def entry_to_model(
         dematerialisation=None if demat is None else demat.upper() == "TRUE",
     )
     postal_code, city, street = get(names.postal_code), get(names.city), get(names.street)
-    finess = _identifier(FINESS, get(names.finess), dn)
-    siret = _identifier(SIRET, get(names.siret), dn)
+    finess = _identifier(FINESS, get(names.finess), dn, shared=True)
+    siret = _identifier(SIRET, get(names.siret), dn, shared=True)
     common: dict[str, Any] = {
         "mailboxes": (mailbox,),
         "addresses": (_place(street, postal_code, city, get(names.department)),)
@@ -283,7 +286,7 @@ def entry_to_model(
         "organisation_name": get(names.organisation),
         "finess": finess,
         "siret": siret,
-        "id_nat_struct": _identifier(IdNatStruct, get(names.id_nat_struct), dn),
+        "id_nat_struct": _identifier(IdNatStruct, get(names.id_nat_struct), dn, shared=True),
         "source": "ldap",
         "source_id": dn,
     }
