@@ -218,6 +218,11 @@ class ReceivedMessage:
         return self.report is not None
 
     @property
+    def recipients(self) -> tuple[MailAddress, ...]:
+        """To then Cc (Bcc never reaches the recipient's copy)."""
+        return self.to + self.cc
+
+    @property
     def reply_address(self) -> MailAddress | None:
         """Where a reply goes: Reply-To (ECO.2.2.5) if set, else From."""
         return self.reply_to[0] if self.reply_to else self.sender

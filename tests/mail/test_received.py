@@ -44,6 +44,7 @@ def test_basic_fields() -> None:
     assert [a.address for a in received.to] == ["a@hopital.mssante.test", "b@hopital.mssante.test"]
     assert received.to[1].display_name == "B"
     assert [a.address for a in received.cc] == ["c@hopital.mssante.test"]
+    assert len(received.recipients) == 3
     assert received.reply_address is not None
     assert received.reply_address.address == "secretariat@hopital.mssante.test"
     assert received.subject == "Résultats"
