@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import sqlite3
 import stat
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -216,8 +218,8 @@ def _lines(stream: IO[bytes], max_bytes: int) -> Iterator[tuple[bytes, int]]:
 # --- building the index --------------------------------------------------------------------
 
 
-def _dematerialisation(value: str) -> str:
-    return value.strip().upper()[:1]
+_Batch = tuple[list[tuple[object, ...]], ...]
+_INSERTS: Final = (INSERT_MAILBOX, INSERT_ACTIVITY, INSERT_NAMES, INSERT_TEXT)
 
 
 class _IndexWriter:
@@ -236,6 +238,10 @@ class _IndexWriter:
         self.duplicates = 0
         self._city_cache: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._folded: dict[str, str] = {}
+        self._error: sqlite3.Error | None = None
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=3)
+        self._thread = threading.Thread(target=self._drain, name="extraction-writer", daemon=True)
+        self._thread.start()
 
     def _place(self, routing: str, postal_code: str, department: str) -> tuple[str, str, str]:
         key = (routing, postal_code)
@@ -260,11 +266,12 @@ class _IndexWriter:
         address = v[1]
         mailbox_id = self.mailbox_ids.get(address)
         place_fields = v[20:31]
-        city, city_key, department_code = self._place(v[27], v[28], v[29])
+        cached = self._city_cache.get((v[27], v[28]))
+        city, city_key, department_code = cached or self._place(v[27], v[28], v[29])
         if mailbox_id is None:
             mailbox_id = len(self.mailbox_ids) + 1
             self.mailbox_ids[address] = mailbox_id
-            self._add_mailbox(mailbox_id, v, city)
+            self._add_mailbox(mailbox_id, v, city_key)
             place_key = (mailbox_id, hash(place_fields))
         else:
             place_key = (mailbox_id, hash(place_fields))
@@ -281,7 +288,7 @@ class _IndexWriter:
         if len(self.activities) >= _BATCH:
             self.flush()
 
-    def _add_mailbox(self, mailbox_id: int, v: tuple[str, ...], city: str) -> None:
+    def _add_mailbox(self, mailbox_id: int, v: tuple[str, ...], city_key: str) -> None:
         fold = self._fold
         mailbox_type = v[0]
         is_person = mailbox_type == "PER"
@@ -305,7 +312,7 @@ class _IndexWriter:
             organisation_key = (
                 organisation + ORGANISATION_SEPARATOR + trade if trade else organisation
             )
-        parts += [fold(city), fast_fold(v[1]), fold(v[7])]
+        parts += [city_key, fast_fold(v[1]), fold(v[7])]
         self.mailboxes.append(
             (
                 mailbox_id,
@@ -317,7 +324,7 @@ class _IndexWriter:
                 v[8],
                 v[9],
                 v[10],
-                _dematerialisation(v[17]),
+                v[17].strip()[:1].upper(),
                 v[7],
                 v[5],
                 v[6],
@@ -327,21 +334,41 @@ class _IndexWriter:
             )
         )
         self.texts.append(
-            (mailbox_id, organisation_key, HAYSTACK_SEPARATOR.join(part for part in parts if part))
+            (
+                mailbox_id,
+                organisation_key,
+                HAYSTACK_SEPARATOR.join([part for part in parts if part]),
+            )
         )
 
     def flush(self) -> None:
-        self.db.executemany(INSERT_MAILBOX, self.mailboxes)
-        self.db.executemany(INSERT_ACTIVITY, self.activities)
-        self.db.executemany(INSERT_NAMES, self.names)
-        self.db.executemany(INSERT_TEXT, self.texts)
-        self.texts.clear()
-        self.mailboxes.clear()
-        self.activities.clear()
-        self.names.clear()
+        """Hand the current batches to the writer thread (SQLite works while we parse on)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((self.mailboxes, self.activities, self.names, self.texts))
+        self.mailboxes, self.activities, self.names, self.texts = [], [], [], []
+
+    def _drain(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                for statement, rows in zip(_INSERTS, batch, strict=True):
+                    self.db.executemany(statement, rows)
+            except sqlite3.Error as exc:
+                self._error = exc
+
+    def stop(self) -> None:
+        """End the writer thread (idempotent); re-raise what it failed with."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
 
     def finish(self) -> None:
         self.flush()
+        self.stop()
         # Cities of later activities join the free-text haystack (the entry lists every place).
         self.db.executemany(
             APPEND_HAYSTACK,
@@ -365,6 +392,29 @@ def _import_into(
     max_reported: int,
 ) -> tuple[int, int, list[MalformedLine], _IndexWriter]:
     writer = _IndexWriter(db)
+    try:
+        return _read_rows(
+            writer,
+            stream,
+            total=total,
+            max_bytes=max_bytes,
+            progress=progress,
+            max_reported=max_reported,
+        )
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            writer.stop()
+
+
+def _read_rows(
+    writer: _IndexWriter,
+    stream: IO[bytes],
+    *,
+    total: int | None,
+    max_bytes: int,
+    progress: ImportProgress | None,
+    max_reported: int,
+) -> tuple[int, int, list[MalformedLine], _IndexWriter]:
     rows_read = 0
     malformed = 0
     reported: list[MalformedLine] = []
@@ -430,7 +480,7 @@ def build_index(
     os.close(descriptor)
     temp = Path(temp_name)
     try:
-        db = sqlite3.connect(temp, isolation_level=None)
+        db = sqlite3.connect(temp, isolation_level=None, check_same_thread=False)
         try:
             for pragma in (
                 "page_size = 8192",
@@ -439,6 +489,7 @@ def build_index(
                 "locking_mode = EXCLUSIVE",
                 "temp_store = MEMORY",
                 "cache_size = -262144",
+                "threads = 2",
             ):
                 db.execute(f"PRAGMA {pragma}")
             db.execute("BEGIN")

@@ -186,7 +186,11 @@ def split_row(line: str) -> tuple[str, ...]:
             values.pop()
         else:
             raise MalformedRowError(f"{count} columns, expected {COLUMN_COUNT}")
-    values = [value.strip() for value in values]
+    if " |" in line or "| " in line or "\t" in line:
+        values = [value.strip() for value in values]
+    else:
+        values[-1] = values[-1].strip()
+        values[0] = values[0].strip()
     mailbox_type = values[0].upper()
     if mailbox_type not in EXTRACTION_MAILBOX_TYPES:
         raise MalformedRowError("unknown mailbox type (column 'Type de BAL')")
