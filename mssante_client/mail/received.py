@@ -26,7 +26,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..document.xdm_metadata import Finding, Severity
-from ..errors import AddressError, MssanteError
+from ..errors import AddressError, InvalidInputError, MssanteError
 from ..identity import INS, PATIENT_DOMAINS, MSSanteAddress
 from . import headers as h
 
@@ -253,7 +253,7 @@ def parse_received(
 ) -> ReceivedMessage:
     """Parse raw RFC 5322 bytes. Never raises on malformed mail: problems go to ``defects``."""
     if not isinstance(raw, bytes | bytearray | memoryview):
-        raise TypeError("parse_received() expects bytes")
+        raise InvalidInputError("raw", f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
     defects: list[str] = []
     msg = BytesParser(policy=email_policy.default).parsebytes(raw)

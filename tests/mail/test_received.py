@@ -257,3 +257,11 @@ def test_random_corruption_never_crashes() -> None:
                 mutated[i:i] = rng.choice([b"\r\n", b"--", b"=?utf-8?q?", b";", b"\x00", b":"])
         received = parse_received(bytes(mutated))
         assert received.raw == bytes(mutated)
+
+
+def test_non_bytes_is_a_typed_error() -> None:
+    from mssante_client.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as err:
+        parse_received("text, not bytes")  # type: ignore[arg-type]
+    assert err.value.field == "raw"
