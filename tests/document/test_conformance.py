@@ -70,11 +70,22 @@ def test_negative_control_is_caught(
     assert all(e.location for e in report.errors)
 
 
-def test_kit_example_with_volet_schematron(kit: Path, validator: Validator) -> None:
-    example = kit / "ansforge-TestContenuCDA-3-0" / "ExemplesCDA" / "LDL-EES_2022.01.xml"
-    report = validator.check(example)
+@pytest.mark.parametrize(
+    ("example", "volet"),
+    [
+        ("LDL-EES_2022.01.xml", "CI-SIS_LDL-EES_2022.01"),
+        ("TLM-CR_2022.01.xml", "CI-SIS_TLM-CR_2022.01"),
+        ("VSM_1.4_2022.01.xml", "CI-SIS_VSM_1.4_2022.01"),
+        ("BIO-TROD_2024.01_COVID-19.xml", "CI-SIS_BIO-TROD_2024.01"),
+    ],
+)
+def test_kit_examples_pass_with_their_volet(
+    kit: Path, validator: Validator, example: str, volet: str
+) -> None:
+    report = validator.check(kit / "ansforge-TestContenuCDA-3-0" / "ExemplesCDA" / example)
     assert report.valid, _explain(report)
-    assert "volet:CI-SIS_LDL-EES_2022.01" in report.checks
+    assert f"volet:{volet}" in report.checks
+    assert set(report.checks) >= PROFILES
 
 
 def test_volet_chosen_from_template_id(kit: Path, validator: Validator) -> None:
