@@ -66,6 +66,8 @@ class IssuedCert:
 
     name: str
     serial: int
+    #: subject DN, RFC 4514 string (most specific first: ``CN=...,O=...,C=FR``)
+    subject: str
     cert_file: Path
     key_file: Path
     chain_file: Path
@@ -323,6 +325,7 @@ def build_pki(directory: Path, clients: Sequence[ClientCertSpec]) -> Pki:
         issued[spec.name] = IssuedCert(
             spec.name,
             cert.serial_number,
+            cert.subject.rfc4514_string(),
             cert_file,
             key_file,
             chain_file,
