@@ -16,10 +16,9 @@ from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from ..errors import DocumentError
-from ..identity import INS
 from .document import Document
 from .models import Patient, Sex
-from .xdm_read import XDMPackage
+from .xdm_read import INS_OIDS, XDMPackage
 
 __all__ = [
     "DDM_PREFIX",
@@ -34,7 +33,6 @@ __all__ = [
 #: Subject prefix of a mail carrying health documents (ECO.2.1.3).
 DDM_PREFIX = "XDM/1.0/DDM+"
 _LABEL_MAX = 40
-_INS_OIDS = frozenset({INS.OID_NIR, INS.OID_NIA, INS.OID_TEST_NIR, INS.OID_TEST_NIA})
 _DDM = re.compile(re.escape(DDM_PREFIX) + r"\s*", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
@@ -60,7 +58,7 @@ def x_mss_codecda(source: Documents) -> list[str]:
 def _ins_qualified(patient: Patient) -> bool:
     """INS matricule with an INS OID plus the identity traits (ECO.2.4.2, digest §1)."""
     ins = patient.ins
-    if ins is None or ins.oid not in _INS_OIDS:
+    if ins is None or ins.oid not in INS_OIDS:
         return False
     if ins.qualified:
         return True

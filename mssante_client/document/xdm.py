@@ -22,7 +22,6 @@ import html
 import io
 import logging
 import os
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,8 +31,17 @@ from typing import IO
 from .._version import __version__
 from ..errors import DocumentError
 from ..identity import MSSanteAddress
-from .document import Document
-from .models import Body, CdaHeader, Code, ConfidentialityFlag, HealthProfessional, Patient
+from .document import Document, new_oid
+from .models import (
+    CONFIDENTIALITY_SYSTEM,
+    MASKING_SYSTEM,
+    Body,
+    CdaHeader,
+    Code,
+    ConfidentialityFlag,
+    HealthProfessional,
+    Patient,
+)
 from .xdm_metadata import (
     Coded,
     DocumentEntry,
@@ -53,18 +61,10 @@ __all__ = ["Submission", "build_xdm", "document_entry", "write_xdm"]
 _log = logging.getLogger("mssante_client.document")
 
 SUBSET_DIR = "IHE_XDM/SUBSET01"
-_MASKING_SYSTEM = "1.2.250.1.213.1.1.4.13"
-_CONFIDENTIALITY_SYSTEM = "2.16.840.1.113883.5.25"
-_FALLBACK_FORMAT = Coded("urn:asipSante:modelesHorsProfils:2011", "1.2.250.1.213.1.1.4.2.282")
 #: Streaming threshold: payloads above it are base64-encoded straight into the zip.
 STREAM_THRESHOLD = 512 * 1024
 _B64_CHUNK = 3 * 256 * 1024  # a multiple of 3: chunks encode to one unbroken base64 line
 _PLACEHOLDER = b"%PDF-1.4\n%MSSANTE-XDM-PAYLOAD-PLACEHOLDER\n"
-
-
-def _uuid_oid() -> str:
-    """A globally unique OID (ITU-T X.667 ``2.25.<uuid>``) for ids the caller did not give."""
-    return f"2.25.{uuid.uuid4().int}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +173,10 @@ def document_entry(
             event.performer.practice_setting if event.performer else None
         )
     setting = setting or header.author.practice_setting
-    confidentiality = [Coded(header.confidentiality.value, _CONFIDENTIALITY_SYSTEM,
+    confidentiality = [Coded(header.confidentiality.value, CONFIDENTIALITY_SYSTEM,
                              header.confidentiality.display_name)]
     masks = sorted({*document.confidentiality_flags, *flags})
-    confidentiality += [Coded(f.value, _MASKING_SYSTEM, f.value) for f in masks]
+    confidentiality += [Coded(f.value, MASKING_SYSTEM, f.value) for f in masks]
     return DocumentEntry(
         unique_id=_ii(header.id.root, header.id.extension),
         uri=uri,
@@ -221,8 +221,8 @@ def _submission_set(
 ) -> SubmissionSet:
     author = submission.author or first.author
     return SubmissionSet(
-        unique_id=submission.unique_id or _uuid_oid(),
-        source_id=submission.source_id or _uuid_oid(),
+        unique_id=submission.unique_id or new_oid(),
+        source_id=submission.source_id or new_oid(),
         submission_time=dtm(submission.submission_time or now),
         patient_id=patient_id,
         title=submission.title,

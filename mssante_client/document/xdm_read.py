@@ -59,7 +59,8 @@ HL7 = "urn:hl7-org:v3"
 _ISO9660 = re.compile(r"^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{1,3})?$")
 _METADATA = re.compile(r"^(IHE_XDM/[^/]+)/METADATA\.XML$")
 _MISPLACED_METADATA = re.compile(r"^(IHE_XDM/[^/]*)METADATA\.XML$")
-_INS_OIDS = frozenset({INS.OID_NIR, INS.OID_NIA, INS.OID_TEST_NIR, INS.OID_TEST_NIA})
+#: OIDs of a real or test INS-NIR / INS-NIA (digest §1).
+INS_OIDS = frozenset({INS.OID_NIR, INS.OID_NIA, INS.OID_TEST_NIR, INS.OID_TEST_NIA})
 #: Entries larger than this are parsed while streaming (payload decoded on the fly).
 STREAM_THRESHOLD = 512 * 1024
 
@@ -250,7 +251,7 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
                if i.get("root")}  # an id with a nullFlavor says nothing to compare
         if ids and (ident, oid) not in ids:
             source = cx_id(entry.source_patient_id) if entry.source_patient_id else None
-            has_ins = any(oid in _INS_OIDS for _, oid in ids)
+            has_ins = any(oid in INS_OIDS for _, oid in ids)
             if source in ids and not has_ins:  # XDS affinity-domain id (not France: ECO.2.1.2)
                 out.append(Finding("patientId-not-in-cda", Severity.WARNING, name,
                                    "patientId is not an id of the CDA recordTarget "
