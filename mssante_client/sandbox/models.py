@@ -7,7 +7,9 @@ internals. Credentials in here are throw-away sandbox secrets, never real ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,7 +63,7 @@ class CertBundle(_Frozen):
     key_file: Path
     chain_file: Path
     p12_file: Path
-    p12_password: str
+    p12_password: str = Field(repr=False)
 
 
 class SandboxAccount(_Frozen):
@@ -70,12 +72,12 @@ class SandboxAccount(_Frozen):
     address: str
     mailbox_type: MailboxType
     display_name: str
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)
     cert_file: Path | None = None
     key_file: Path | None = None
     chain_file: Path | None = None
     p12_file: Path | None = None
-    p12_password: str | None = None
+    p12_password: str | None = Field(default=None, repr=False)
     cert_subject: str | None = None
     #: Mailboxes whose identity this account's certificate may assume with an authzid
     #: (SASL EXTERNAL "act as", e.g. an APP certificate opening an ORG mailbox).
@@ -84,6 +86,14 @@ class SandboxAccount(_Frozen):
     is_patient: bool = False
     #: True when its certificate is revoked (listed in the issuing CA's CRL).
     revoked: bool = False
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """No secrets (fields with ``repr=False``) and no INS: a patient address is masked."""
+        for name, value in super().__repr_args__():
+            if name == "address" and self.is_patient:
+                yield name, "***@" + self.address.rsplit("@", 1)[-1]
+            else:
+                yield name, value
 
 
 class TokenIssuer(_Frozen):
@@ -124,7 +134,7 @@ class SandboxInfo(_Frozen):
     ldaps_uri: str
     ldap_base: str
     ldap_admin_dn: str
-    ldap_admin_password: str
+    ldap_admin_password: str = Field(repr=False)
     directory_seed_file: Path
     directory_entries: int
     whitelist_url: str

@@ -107,3 +107,15 @@ def test_whitelist_document_shape() -> None:
         "DateMAJ",
     ]
     assert "ST=Paris (75)" in (first.findtext("lb:DNCertificatOperateur", namespaces=ns) or "")
+
+
+def test_reprs_hide_passwords_and_the_patient_ins() -> None:
+    patient = next(a for a in _accounts() if a.is_patient)
+    doctor = next(a for a in _accounts() if not a.is_patient)
+    patient = patient.model_copy(update={"password": "s3cr3t-pw", "p12_password": "p12-pw"})
+    text = repr(patient) + repr(doctor.model_copy(update={"password": "s3cr3t-pw"}))
+    assert "s3cr3t-pw" not in text and "p12-pw" not in text
+    assert patient.address.split("@")[0] not in text
+    assert "***@patient.mssante.test" in text
+    assert doctor.address in text
+    assert patient.model_dump()["password"] == "s3cr3t-pw"  # still in the JSON document
