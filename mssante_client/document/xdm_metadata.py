@@ -139,8 +139,8 @@ def xcn(
 ) -> str:
     """XCN as written by ANS: ``IdNatPS^NOM^Prénom^^^^^^&OID&ISO^D^^^IDNPS`` (authorPerson)."""
     parts = [hl7_escape(identifier), hl7_escape(family), hl7_escape(given), "", "", "", "", ""]
-    parts += [f"&{oid}&ISO" if identifier else "", name_type if identifier else "", "", "",
-              id_type if identifier else ""]
+    authority = f"&{oid}&ISO" if identifier and oid else ""
+    parts += [authority, name_type if identifier else "", "", "", id_type if authority else ""]
     return _join(parts)
 
 
@@ -321,6 +321,8 @@ def _localized(parent: etree._Element, tag: str, text: str | None) -> None:
 def _classification(
     parent: etree._Element, scheme: str, owner: str, coded: Coded | None = None
 ) -> etree._Element:
+    """A coded classification; its Name is the display name, or the code when there is none
+    (XDS requires a display name for coded metadata)."""
     node = etree.SubElement(
         parent,
         _r("Classification"),

@@ -51,7 +51,15 @@ from .xdm_metadata import (
     parse_metadata,
 )
 
-__all__ = ["PackagedDocument", "Subset", "XDMPackage", "read_xdm"]
+__all__ = [
+    "Finding",
+    "PackagedDocument",
+    "ReadLimits",
+    "Severity",
+    "Subset",
+    "XDMPackage",
+    "read_xdm",
+]
 
 _log = logging.getLogger("mssante_client.document")
 
@@ -462,6 +470,8 @@ class XDMPackage:
             reader = _Reader(archive, strict=strict, keep_bytes=keep_bytes,
                              schema=metadata_schema)
             subsets = reader.run()
+        _log.debug("XDM package read: %d subset(s), %d finding(s)", len(subsets),
+                   len(reader.findings))
         return cls(subsets, tuple(reader.findings))
 
     @staticmethod
