@@ -255,3 +255,27 @@ def test_built_package_metadata_is_ebrs_valid(kit: Path, ldl: Document, bio: Doc
     root = etree.fromstring(zip_of(data).read(META))
     assert schema.validate(root), schema.error_log
     assert XDMPackage.read(data, metadata_schema=schema).ok
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream (a pipe, a socket, an HTTP upload) that cannot seek back."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: Any) -> int:
+        self.data += bytes(chunk)
+        return len(chunk)
+
+
+def test_write_to_an_unseekable_stream(header: dict[str, Any]) -> None:
+    pdf = b"%PDF-1.7\n" + os.urandom(600 * 1024)
+    doc = Document.from_pdf(pdf, type="LDL-SES", **header)
+    stream = _Unseekable()
+    metadata = write_xdm(stream, [doc])
+    package = XDMPackage.read(bytes(stream.data), strict=True)
+    assert package.ok and package.documents[0].payload == pdf
+    assert package.entries[0].entry.hash == metadata.documents[0].hash
