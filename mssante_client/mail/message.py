@@ -452,8 +452,12 @@ class Message:
         documents: Sequence[Document] = (),
         read_receipt: bool = False,
         dsn: DsnOptions | None = None,
+        end_of_exchange: bool = False,
     ) -> Message:
-        """A reply to a received message, threaded with In-Reply-To / References (ECO.2.2.2)."""
+        """A reply to a received message, threaded with In-Reply-To / References (ECO.2.2.2).
+
+        Answering a patient, ``end_of_exchange=True`` closes the conversation (ECO.2.2.8).
+        """
         target = received.reply_address
         if target is None:
             raise MessageError("to", "the received message has no From or Reply-To to answer")
@@ -479,6 +483,7 @@ class Message:
             documents=documents,
             read_receipt=read_receipt,
             dsn=dsn,
+            end_of_exchange=end_of_exchange,
             in_reply_to=received.message_id,
             references=refs[-20:],
         )

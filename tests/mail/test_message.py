@@ -407,3 +407,15 @@ def test_size_checked_on_the_final_bytes_too() -> None:
     with pytest.raises(MessageError) as err:
         message.compose(now=NOW, max_size=3000)
     assert "over the 3000 limit" in str(err.value)
+
+
+def test_reply_to_a_patient_can_end_the_exchange() -> None:
+    raw = (
+        b"From: 279035121518989@patient.mssante.test\r\nTo: " + JEAN.encode() + b"\r\n"
+        b"Subject: Question\r\nMessage-ID: <q1@patient.mssante.test>\r\n\r\nBonjour\r\n"
+    )
+    reply = Message.reply_to(parse_received(raw), sender=JEAN, body="Réponse", end_of_exchange=True)
+    msg = parse(reply.compose(now=NOW).data)
+    assert msg["X-MSS-MES"] == "FIN"
+    assert msg["To"] == "279035121518989@patient.mssante.test"
+    assert msg["In-Reply-To"] == "<q1@patient.mssante.test>"
