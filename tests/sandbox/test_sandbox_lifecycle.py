@@ -5,18 +5,19 @@ Uses its own small sandbox on port base 11000 (the session one stays up for othe
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mssante_client.cli import sandbox as sandbox_cli
+from mssante_client.cli import main
 from mssante_client.errors import MissingDependencyError, SandboxError
 from mssante_client.sandbox import Sandbox, SandboxInfo
 from mssante_client.sandbox import process as sandbox_process
@@ -60,10 +61,7 @@ def _alive(pid: int) -> bool:
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    sandbox_cli.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args))
+    return main(list(argv))
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +237,38 @@ def test_root_under_a_private_directory_is_refused(tmp_path: Path) -> None:
     private.mkdir(mode=0o700)
     with pytest.raises(SandboxError, match="not traversable"):
         Sandbox(private / "sandbox", port_base=12000).start(directory_entries=10)
+
+
+def test_cli_start_prints_one_json_document_and_daemons_outlive_it(scratch: Path) -> None:
+    """``mssante sandbox start --json`` in its own process; the daemons keep running after."""
+    cli = [sys.executable, "-m", "mssante_client", "sandbox"]
+    root = ["--root", str(scratch)]
+    started = subprocess.run(
+        [*cli, "start", *root, "--port-base", "11500", "--entries", "20", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        info = SandboxInfo.model_validate_json(started.stdout)  # the whole stdout is one document
+        assert info.port_base == 11500 and info.directory_entries == 20
+        assert Sandbox(scratch, port_base=11500).status() == info
+        assert all(_alive(pid) for pid in info.pids.values())
+        status = subprocess.run(
+            [*cli, "status", *root, "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert status.returncode == 0
+        assert SandboxInfo.model_validate_json(status.stdout) == info
+    finally:
+        stopped = subprocess.run(
+            [*cli, "stop", *root], capture_output=True, text=True, check=False, timeout=60
+        )
+    assert stopped.returncode == 0
+    assert not any(_alive(pid) for pid in info.pids.values())
+    assert not any(_listening(h, p) for h, p in _all_endpoints(info))
