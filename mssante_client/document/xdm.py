@@ -184,9 +184,11 @@ def document_entry(
         hash=sha1,
         size=size,
         title=header.title,
-        creation_time=dtm(header.effective_time),
-        service_start_time=dtm(event.start) if event else None,
-        service_stop_time=dtm(event.end) if event and event.end else None,
+        creation_time=dtm(header.effective_time, "effective_time"),
+        service_start_time=dtm(event.start, "service_event.start") if event else None,
+        service_stop_time=(
+            dtm(event.end, "service_event.end") if event and event.end else None
+        ),
         language_code=header.language,
         patient_id=patient_id,
         source_patient_id=source_patient_id,
@@ -223,7 +225,7 @@ def _submission_set(
     return SubmissionSet(
         unique_id=submission.unique_id or new_oid(),
         source_id=submission.source_id or new_oid(),
-        submission_time=dtm(submission.submission_time or now),
+        submission_time=dtm(submission.submission_time or now, "submission_time"),
         patient_id=patient_id,
         title=submission.title,
         comments=submission.comments,

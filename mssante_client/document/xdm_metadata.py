@@ -169,13 +169,15 @@ def cx_id(value: str) -> tuple[str, str]:
     return ident, oid
 
 
-def dtm(moment: datetime) -> str:
+def dtm(moment: datetime, field: str = "time") -> str:
     """ebRIM time: UTC ``YYYYMMDDhhmmss`` without offset (ITI TF-3 §4.2.3.1.7).
 
-    A naive datetime is refused: converting it to UTC would be a guess.
+    A naive datetime is refused (``DocumentError`` naming ``field``): converting it to UTC would
+    be a guess. CDAs built by the SDK always carry offsets; a received CDA without one cannot be
+    re-packaged faithfully.
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise DocumentError("time", "needs a UTC offset to be converted to UTC")
+        raise DocumentError(field, "needs a UTC offset to be converted to UTC")
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
 
 

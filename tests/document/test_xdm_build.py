@@ -232,9 +232,23 @@ def test_read_documents_are_packaged_byte_for_byte(kit: Path) -> None:
     assert package.documents == docs
 
 
-def test_naive_time_is_refused(ldl: Document) -> None:
-    with pytest.raises(DocumentError, match="UTC offset"):
+def test_naive_time_is_refused(ldl: Document, tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="submission_time: needs a UTC offset"):
         build_xdm([ldl], submission=Submission(submission_time=datetime(2024, 1, 1)))
+    # A received CDA whose effectiveTime has no offset cannot be converted to UTC.
+    naive = Document(ldl.header.model_copy(update={"effective_time": datetime(2024, 1, 1)}),
+                     ldl.body)
+    target = tmp_path / "IHE_XDM.ZIP"
+    with pytest.raises(DocumentError, match="effective_time"):
+        write_xdm(target, [naive])
+    assert not target.exists()
+
+
+def test_package_repr_has_no_patient_data(ldl: Document, patient: Patient) -> None:
+    package = XDMPackage.read(build_xdm([ldl]))
+    text = repr(package)
+    assert patient.ins is not None and patient.ins.value not in text
+    assert "PAT-TROIS" not in text and "DOMINIQUE" not in text and "19790328" not in text
 
 
 def test_patient_without_ins_uses_ipp(patient: Patient) -> None:
