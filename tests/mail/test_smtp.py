@@ -12,8 +12,9 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mailb_support import (
@@ -37,6 +38,7 @@ from mssante_client.errors import (
     ConnectionLostError,
     MessageError,
     RecipientsRefusedError,
+    SMTPError,
     TLSRequiredError,
     TokenError,
     UntrustedDomainError,
@@ -299,89 +301,157 @@ def test_reply_classes_and_backoff() -> None:
     assert [policy.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 1.5, 1.5]
 
 
-# --- a peer that cuts the connection after DATA ------------------------------------------------
+# --- scripted peers for failure modes real servers cannot produce on demand --------------------
 
 
-@pytest.fixture
-def cut_after_data(mssante_sandbox: SandboxInfo) -> Iterator[tuple[int, list[bytes]]]:
-    """Implicit-TLS SMTP peer (sandbox server certificate) that drops the line after the dot.
+class ScriptedPeer:
+    """Implicit-TLS SMTP peer (with the sandbox's server certificate) driven by a small script.
 
-    Real Postfix/Dovecot cannot be made to die at exactly that point on demand; this peer only
-    exists to prove we do not resend blindly.
+    Real Postfix/Dovecot cannot be made to answer 451 or to die right after the final dot on
+    demand; this peer exists only to prove how the client reacts to those two cases.
+    ``replies`` maps a command (``MAIL``, ``RCPT``, ``DATA``, ``END`` for after the dot) to a list
+    of replies consumed in order (default ``250 ok``); ``None`` as a reply cuts the connection.
     """
-    pki = Path(mssante_sandbox.root) / "pki"
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pki / "server.fullchain.pem", pki / "server.key")
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
-    received: list[bytes] = []
-    stop = threading.Event()
 
-    def session(raw: socket.socket) -> None:
-        with ctx.wrap_socket(raw, server_side=True) as s:
+    def __init__(self, info: SandboxInfo, replies: dict[bytes, list[bytes | None]]) -> None:
+        pki = Path(info.root) / "pki"
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki / "server.fullchain.pem", pki / "server.key")
+        self.replies = replies
+        self.bodies: list[bytes] = []
+        self.commands: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def reply(self, cmd: bytes, default: bytes) -> bytes | None:
+        queue = self.replies.get(cmd)
+        return queue.pop(0) if queue else default
+
+    def session(self, raw: socket.socket) -> None:
+        with self.ctx.wrap_socket(raw, server_side=True) as s:
             f = s.makefile("rb")
             s.sendall(b"220 peer ESMTP\r\n")
-            while True:
-                line = f.readline()
-                if not line:
-                    return
+            while line := f.readline():
                 cmd = line[:4].upper()
+                self.commands.append(cmd)
                 if cmd == b"EHLO":
-                    s.sendall(b"250-peer\r\n250 AUTH PLAIN\r\n")
+                    out: bytes | None = b"250-peer\r\n250 AUTH PLAIN\r\n"
                 elif cmd == b"AUTH":
-                    s.sendall(b"235 ok\r\n")
-                elif cmd in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                    s.sendall(b"250 ok\r\n")
+                    out = b"235 ok\r\n"
                 elif cmd == b"DATA":
-                    s.sendall(b"354 go\r\n")
-                    body = b""
-                    while not body.endswith(b"\r\n.\r\n"):
-                        chunk = f.readline()
-                        if not chunk:
-                            return
-                        body += chunk
-                    received.append(body)
-                    return  # cut without the final reply
-                else:
+                    out = self.reply(b"DATA", b"354 go\r\n")
+                    if out is not None and out.startswith(b"354"):
+                        s.sendall(out)
+                        body = b""
+                        while not body.endswith(b"\r\n.\r\n"):
+                            chunk = f.readline()
+                            if not chunk:
+                                return
+                            body += chunk
+                        self.bodies.append(body)
+                        out = self.reply(b"END", b"250 queued\r\n")
+                elif cmd == b"QUIT":
                     s.sendall(b"221 bye\r\n")
                     return
+                else:
+                    out = self.reply(cmd, b"250 ok\r\n")
+                if out is None:
+                    return  # cut the connection
+                s.sendall(out)
 
-    def serve() -> None:
-        while not stop.is_set():
+    def serve(self) -> None:
+        while not self.stop.is_set():
             try:
-                raw, _ = listener.accept()
+                raw, _ = self.listener.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
             with contextlib.suppress(OSError, ssl.SSLError):
-                session(raw)
+                self.session(raw)
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield port, received
-    stop.set()
-    listener.close()
-    t.join(5)
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+    def mailbox(self, info: SandboxInfo, **kw: Any) -> Mailbox:
+        return Mailbox(
+            JEAN,
+            Password("pw-secret"),
+            host="127.0.0.1",
+            smtp_port=self.port,
+            security=Security.IMPLICIT,
+            ca_file=info.ca_file,
+            timeout=5,
+            **kw,
+        )
+
+
+@pytest.fixture
+def peer(mssante_sandbox: SandboxInfo) -> Iterator[Callable[..., ScriptedPeer]]:
+    made: list[ScriptedPeer] = []
+
+    def make(**replies: list[bytes | None]) -> ScriptedPeer:
+        p = ScriptedPeer(mssante_sandbox, {k.encode(): v for k, v in replies.items()})
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
 
 
 def test_connection_cut_after_data_is_not_resent(
-    cut_after_data: tuple[int, list[bytes]], mssante_sandbox: SandboxInfo
+    peer: Callable[..., ScriptedPeer], mssante_sandbox: SandboxInfo
 ) -> None:
-    port, received = cut_after_data
-    mb = Mailbox(
-        JEAN,
-        Password("pw-secret"),
-        host="127.0.0.1",
-        smtp_port=port,
-        security=Security.IMPLICIT,
-        ca_file=mssante_sandbox.ca_file,
-        timeout=5,
-    )
-    with mb, pytest.raises(DeliveryUncertainError) as err:
+    p = peer(END=[None])
+    with p.mailbox(mssante_sandbox) as mb, pytest.raises(DeliveryUncertainError) as err:
         mb.send(simple_message(JEAN, [HELENE], unique("cut")))
     assert isinstance(err.value, ConnectionLostError)
     assert err.value.maybe_sent is True
     assert err.value.message_id.startswith("<")
-    assert len(received) == 1  # sent once, never replayed
+    assert len(p.bodies) == 1  # sent once, never replayed
+
+
+def test_temporary_failures_are_retried_with_backoff(
+    peer: Callable[..., ScriptedPeer], mssante_sandbox: SandboxInfo
+) -> None:
+    p = peer(MAIL=[b"451 4.3.0 try later\r\n"], RCPT=[b"250 ok\r\n", b"452 4.2.2 full\r\n"])
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+    with p.mailbox(mssante_sandbox, retry=policy) as mb:
+        result = mb.send(simple_message(JEAN, [HELENE, SECRETARIAT], unique("retry")))
+    # 1: MAIL 451 -> RSET; 2: RCPT 250 + 452 -> RSET; 3: both 250 -> sent
+    assert result.attempts == 3
+    assert result.accepted == (HELENE, SECRETARIAT)
+    assert len(p.bodies) == 1
+    assert p.commands.count(b"RSET") == 2
+
+
+def test_temporary_failure_that_persists_is_an_smtp_error(
+    peer: Callable[..., ScriptedPeer], mssante_sandbox: SandboxInfo
+) -> None:
+    p = peer(DATA=[b"451 busy\r\n"] * 3)
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+    with p.mailbox(mssante_sandbox, retry=policy) as mb, pytest.raises(SMTPError) as err:
+        mb.send(simple_message(JEAN, [HELENE], unique("busy")))
+    assert err.value.code == 451
+    assert p.bodies == []
+
+
+def test_recipient_still_temporary_on_the_last_attempt_is_reported(
+    peer: Callable[..., ScriptedPeer], mssante_sandbox: SandboxInfo
+) -> None:
+    busy = b"450 4.2.1 mailbox busy\r\n"
+    p = peer(RCPT=[b"250 ok\r\n", busy, b"250 ok\r\n", busy])
+    policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
+    with p.mailbox(mssante_sandbox, retry=policy) as mb:
+        result = mb.send(simple_message(JEAN, [HELENE, SECRETARIAT], unique("partial busy")))
+    assert result.accepted == (HELENE,)
+    [late] = result.refused
+    assert late.address == SECRETARIAT and late.temporary and late.code == 450
+    assert len(p.bodies) == 1
