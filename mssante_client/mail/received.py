@@ -47,7 +47,7 @@ _log = logging.getLogger("mssante_client.mail")
 _MAX_DEPTH = 32  # MIME nesting deeper than this is hostile or broken
 _MAX_PARTS = 1000
 _MSG_ID = re.compile(r"<[^<>\s]+>")
-_XDM_NAME = re.compile(r"(?i)^IHE_XDM\.ZIP$")
+_XDM_NAME = re.compile(r"(?i)^IHE_XDM[^/\\]*\.ZIP$")  # also "IHE_XDM (1).zip" from some clients
 
 
 # --- small value objects -------------------------------------------------------------------

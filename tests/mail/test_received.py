@@ -265,3 +265,10 @@ def test_non_bytes_is_a_typed_error() -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_received("text, not bytes")  # type: ignore[arg-type]
     assert err.value.field == "raw"
+
+
+def test_renamed_xdm_package_is_still_read() -> None:
+    raw = _with_xdm(b"PK\x03\x04 broken").replace(b"IHE_XDM.ZIP", b"IHE_XDM (1).zip")
+    received = parse_received(raw)
+    assert received.attachments[0].is_xdm
+    assert received.findings[0].entry == "IHE_XDM (1).zip"
