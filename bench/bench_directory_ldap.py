@@ -87,18 +87,25 @@ def main() -> int:
         raw_n, sdk_n = raw_paged(info, base, flt, attrs), sdk_paged(info, base)  # warm up
         raw_t: list[float] = []
         sdk_t: list[float] = []
+        raw_cpu: list[float] = []
+        sdk_cpu: list[float] = []
         for _ in range(args.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             raw_paged(info, base, flt, attrs)
             raw_t.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            raw_cpu.append(time.process_time() - c)
+            t, c = time.perf_counter(), time.process_time()
             sdk_paged(info, base)
             sdk_t.append(time.perf_counter() - t)
+            sdk_cpu.append(time.process_time() - c)
         raw_m, sdk_m = statistics.median(raw_t), statistics.median(sdk_t)
+        raw_c, sdk_c = statistics.median(raw_cpu), statistics.median(sdk_cpu)
+        load = os.getloadavg()[0]
         print(f"entries: raw {raw_n}, sdk {sdk_n} (liste rouge entries are never published)")
-        print(f"raw python-ldap paged loop: median {raw_m:.3f} s over {args.repeat} runs")
-        print(f"Directory.iter_search (models): median {sdk_m:.3f} s over {args.repeat} runs")
-        print(f"ratio sdk/raw: {sdk_m / raw_m:.2f}")
+        print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs")
+        print(f"raw python-ldap paged loop: median {raw_m:.3f} s wall, {raw_c:.3f} s CPU")
+        print(f"Directory.iter_search (models): median {sdk_m:.3f} s wall, {sdk_c:.3f} s CPU")
+        print(f"ratio sdk/raw: {sdk_m / raw_m:.2f} wall, {sdk_c / raw_c:.2f} client CPU")
     finally:
         if started is not None:
             started.stop()

@@ -570,17 +570,21 @@ class LDAPDirectory:
         post_filter = needs_post_filter(query, self.mapping)
         search = self._resume(filterstr, state)
         results: list[DirectoryEntry] = []
-        while True:
-            raw = self._peek(search)
-            if raw is None:
-                break
-            model = entry_to_model(raw[0], raw[1], self.mapping)
-            if model is not None and (not post_filter or query.matches(model)):
-                if len(results) == page_size:
-                    break  # keep it for the next page: we now know there is one
-                results.append(model)
-            search.buffer.popleft()
-            search.position += 1
+        try:
+            while True:
+                raw = self._peek(search)
+                if raw is None:
+                    break
+                model = entry_to_model(raw[0], raw[1], self.mapping)
+                if model is not None and (not post_filter or query.matches(model)):
+                    if len(results) == page_size:
+                        break  # keep it for the next page: we now know there is one
+                    results.append(model)
+                search.buffer.popleft()
+                search.position += 1
+        except BaseException:
+            self._stop(search)  # no reader left behind a failed search
+            raise
         if raw is None:
             return BackendPage(results=results, next_state=None, truncated=search.truncated)
         token = secrets.token_hex(8)
