@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, SandboxError
 from .models import SandboxInfo
 from .operator import DEFAULT_PORT_BASE, Sandbox
 
@@ -63,6 +63,14 @@ def mssante_sandbox_control() -> Iterator[Sandbox]:
         if os.environ.get("CI"):
             pytest.fail(f"sandbox system packages missing (CI is set): {exc}", pytrace=False)
         pytest.skip(f"sandbox system packages missing: {exc.what}; install with: {exc.install}")
+    except SandboxError as exc:
+        sandbox.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(
+            f"could not start the sandbox on port base {port_base}: {exc}\n(hint: reuse a running "
+            "sandbox with MSSANTE_SANDBOX_ROOT, or choose another MSSANTE_SANDBOX_PORT_BASE)",
+            pytrace=False,
+        )
     try:
         yield sandbox
     finally:

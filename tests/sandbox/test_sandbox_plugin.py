@@ -73,3 +73,15 @@ def test_missing_packages_fail_loudly_in_ci(tmp_path: Path) -> None:
     done = _pytest(tmp_path, MSSANTE_SANDBOX_PORT_BASE="12000", CI="1")
     assert done.returncode != 0
     assert "CI is set" in done.stdout + done.stderr
+
+
+def test_busy_port_base_fails_with_a_hint(tmp_path: Path, mssante_sandbox: SandboxInfo) -> None:
+    (tmp_path / "test_integrator.py").write_text(INTEGRATOR_TEST.format(root="unused"))
+    done = _pytest(
+        tmp_path,
+        MSSANTE_SANDBOX_PORT_BASE=str(mssante_sandbox.port_base),
+        MSSANTE_SANDBOX_ENTRIES="10",
+    )
+    assert done.returncode != 0
+    assert "ports already in use" in done.stdout
+    assert "MSSANTE_SANDBOX_ROOT" in done.stdout
