@@ -52,6 +52,10 @@ CLASSES = {
 FMT_ANS = "1.2.250.1.213.1.1.4.2.282"
 FMT_IHE = "1.3.6.1.4.1.19376.1.2.3"
 
+#: Types without a CI-SIS structured model: exchanged as level 1 (IHE XDS-SD, PDF).
+XDS_SD_PDF = ("urn:ihe:iti:xds-sd:pdf:2008", FMT_IHE)
+XDS_SD: list[tuple[str, str | None]] = [("1.3.6.1.4.1.19376.1.2.20", None)]
+
 #: code -> (short names, class code, structured format code or None, model templateIds)
 OVERLAY: dict[str, tuple[list[str], str, tuple[str, str] | None, list[tuple[str, str | None]]]] = {
     "11490-0": (
@@ -83,11 +87,11 @@ OVERLAY: dict[str, tuple[list[str], str, tuple[str, str] | None, list[tuple[str,
             ("1.2.250.1.213.1.1.1.45", "2024.01"),
         ],
     ),
-    "34874-8": (["CR-OP"], "10", None, []),
-    "70004-7": (["CR-ACTE", "CR-ACTE-DIAG"], "10", None, []),
-    "11505-5": (["CR-ACTE-THERA"], "10", None, []),
-    "11488-4": (["CR-CONS", "CR-CONSULT"], "10", None, []),
-    "85208-7": (["TLM-CR"], "10", None, []),
+    "34874-8": (["CR-OP"], "10", XDS_SD_PDF, XDS_SD),
+    "70004-7": (["CR-ACTE", "CR-ACTE-DIAG"], "10", XDS_SD_PDF, XDS_SD),
+    "11505-5": (["CR-ACTE-THERA"], "10", XDS_SD_PDF, XDS_SD),
+    "11488-4": (["CR-CONS", "CR-CONSULT"], "10", XDS_SD_PDF, XDS_SD),
+    "85208-7": (["TLM-CR"], "10", XDS_SD_PDF, XDS_SD),
     "75496-0": (["TLM-DA"], "42", None, []),
     "77436-4": (
         ["CR-ANEST"],
@@ -113,10 +117,10 @@ OVERLAY: dict[str, tuple[list[str], str, tuple[str, str] | None, list[tuple[str,
         ("urn:ihe:pcc:ips:2020", FMT_IHE),
         [("2.16.840.1.113883.10.22.1.1", None), ("1.2.250.1.213.1.1.1.51", None)],
     ),
-    "34112-3": (["CR-HOSP"], "10", None, []),
-    "15507-7": (["CR-URG"], "10", None, []),
-    "60568-3": (["CR-ACP"], "10", None, []),
-    "96349-6": (["LETTRE-ADRESSAGE"], "11", None, []),
+    "34112-3": (["CR-HOSP"], "10", XDS_SD_PDF, XDS_SD),
+    "15507-7": (["CR-URG"], "10", XDS_SD_PDF, XDS_SD),
+    "60568-3": (["CR-ACP"], "10", XDS_SD_PDF, XDS_SD),
+    "96349-6": (["LETTRE-ADRESSAGE"], "11", XDS_SD_PDF, XDS_SD),
     "IMG-KOS": ([], "31", None, []),
 }
 

@@ -56,9 +56,16 @@ class DocumentType(_Model):
     class_code_inferred: bool = False
     """True when the class was inferred from the name (ASS_X04 table not in the kit)."""
     format_code: Code | None = None
-    """formatCode of the STRUCTURED (level 3) model; level 1 uses :func:`level1_format_code`."""
+    """formatCode of the type's model: the structured one, or IHE XDS-SD PDF for types that
+    have no CI-SIS structured model. A level-1 document's own formatCode follows its media
+    type: see :func:`level1_format_code`."""
     template_ids: tuple[TemplateId, ...] = Field(default=())
-    """templateIds of the structured model (besides the two French header ones)."""
+    """templateIds of the model (besides the two French header ones); XDS-SD for level-1 types."""
+
+    @property
+    def structured(self) -> bool:
+        """True when the CI-SIS defines a structured (level 3) model for this type."""
+        return any(t.root != LEVEL1_TEMPLATE_ID for t in self.template_ids)
 
     @property
     def type_code(self) -> Code:

@@ -134,6 +134,9 @@ class Document:
         if media == "application/octet-stream":
             raise DocumentError("payload", "not a PDF, JPEG, TIFF, RTF or UTF-8 text document")
         kind = document_type(type)
+        if not kind.code_system[:1].isdigit():
+            # J07 lists E1762 (system "ASTM") for XDS metadata; a CDA code needs an OID.
+            raise DocumentError("type", f"{kind.code} has no OID code system: not a CDA type")
         authors = (author,) if isinstance(author, HealthProfessional) else tuple(author)
         events = (
             (service_event,) if isinstance(service_event, ServiceEvent) else tuple(service_event)

@@ -88,3 +88,13 @@ def test_header_value_sets_are_shipped() -> None:
     assert lookup("J04", "ETABLISSEMENT") is not None
     assert lookup("J02", "SA01") is not None
     assert lookup("J01", "NOPE") is None
+
+
+def test_level1_types_carry_the_xds_sd_model() -> None:
+    for name in ("CR-OP", "CR-ACTE", "CR-ACTE-THERA", "CR-CONS", "TLM-CR"):
+        kind = document_type(name)
+        assert kind.format_code is not None
+        assert kind.format_code.code == "urn:ihe:iti:xds-sd:pdf:2008"
+        assert [t.root for t in kind.template_ids] == ["1.3.6.1.4.1.19376.1.2.20"]
+        assert not kind.structured
+    assert document_type("LDL-SES").structured

@@ -256,3 +256,19 @@ def test_civility_and_title_value_sets(pdf: bytes, header: dict[str, Any]) -> No
     assert info.value.field == "authors[0].prefix"
     doc = Document.from_pdf(pdf, type="LDL-SES", **header)
     assert Document.read(doc.to_xml()).author.suffix == "DR"
+
+
+def test_every_catalogue_type_builds_and_round_trips(pdf: bytes, header: dict[str, Any]) -> None:
+    from mssante_client.document import all_document_types
+
+    for kind in all_document_types():
+        if kind.code_system == "ASTM":  # E1762: an XDS-only code, no OID system
+            with pytest.raises(DocumentError) as info:
+                Document.from_pdf(pdf, type=kind, **header)
+            assert info.value.field == "type"
+            continue
+        doc = Document.from_pdf(pdf, type=kind, **header)
+        again = Document.read(doc.to_xml())
+        assert again == doc, kind.code
+        assert again.type_code.code == kind.code
+        assert again.header.code.code_system == kind.code_system
