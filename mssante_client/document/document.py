@@ -120,7 +120,7 @@ class Document:
         Raises :class:`DocumentError` naming the field, :class:`IdentifierError` for a bad id.
         """
         if not isinstance(payload, bytes | bytearray):
-            raise DocumentError("payload", f"expected bytes, got {type_name(payload)}")
+            raise DocumentError("payload", f"expected bytes, got {_type_name(payload)}")
         payload = bytes(payload)
         if not payload:
             raise DocumentError("payload", "is empty")
@@ -188,7 +188,7 @@ class Document:
     def from_text(cls, text: str, **header: Any) -> Document:
         """Build a level-1 CDA carrying plain text (stored as UTF-8)."""
         if not isinstance(text, str):
-            raise DocumentError("text", f"expected str, got {type_name(text)}")
+            raise DocumentError("text", f"expected str, got {_type_name(text)}")
         return cls.from_payload(text.encode("utf-8"), expect=frozenset({"text/plain"}), **header)
 
     def replace(
@@ -254,7 +254,7 @@ class Document:
         elif isinstance(data, bytes | bytearray | memoryview):
             raw = bytes(data)
         else:
-            raise DocumentError("data", f"expected bytes or a path, got {type_name(data)}")
+            raise DocumentError("data", f"expected bytes or a path, got {_type_name(data)}")
         header, body = read_cda(raw)
         return cls(header, body, source=raw)
 
@@ -368,5 +368,5 @@ class Document:
         )
 
 
-def type_name(value: object) -> str:
+def _type_name(value: object) -> str:
     return type(value).__name__
