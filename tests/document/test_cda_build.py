@@ -241,7 +241,7 @@ def test_invalid_identifiers_raise_identifier_error() -> None:
 def test_repr_leaks_no_patient_data(pdf: bytes, header: dict[str, Any]) -> None:
     doc = Document.from_pdf(pdf, type="LDL-SES", **header)
     patient: Patient = header["patient"]
-    for text in (repr(doc), repr(patient), str(patient)):
+    for text in (repr(doc), repr(patient), str(patient), repr(doc.header), str(doc.header)):
         assert patient.ins is not None and patient.ins.value not in text
         assert "PAT-TROIS" not in text
         assert "1979" not in text
@@ -272,3 +272,23 @@ def test_every_catalogue_type_builds_and_round_trips(pdf: bytes, header: dict[st
         assert again == doc, kind.code
         assert again.type_code.code == kind.code
         assert again.header.code.code_system == kind.code_system
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (b"%PDF-1.7\n", "application/pdf"),
+        (b"\xff\xd8\xff\xdb", "image/jpeg"),
+        (b"II*\x00\x10", "image/tiff"),
+        (b"MM\x00*\x00", "image/tiff"),
+        (b"{\\rtf1\\ansi hello}", "text/rtf"),
+        ("Compte rendu\tété\r\n".encode(), "text/plain"),
+        (b"PK\x03\x04zip", "application/octet-stream"),
+        (b"\x00\x01", "application/octet-stream"),
+        (b"", "application/octet-stream"),
+    ],
+)
+def test_sniffing(data: bytes, media: str) -> None:
+    from mssante_client.document._media import sniff_media_type
+
+    assert sniff_media_type(data) == media
