@@ -107,6 +107,12 @@ def register(subparsers: Any) -> None:
     send.add_argument("--mdn", action="store_true", help="ask for a read receipt (ECO.2.3.2)")
     send.add_argument("--end", action="store_true", help="X-MSS-MES: FIN to a patient")
     send.add_argument("--nil", default=os.environ.get("MSSANTE_NIL"), help="X-MSS-NIL value")
+    send.add_argument(
+        "--dry-run",
+        metavar="EML",
+        type=Path,
+        help="compose only: write the message to this .eml file, connect to nothing",
+    )
     _connection_options(send)
     send.set_defaults(handler=_send)
 
@@ -303,8 +309,12 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def _send(args: argparse.Namespace) -> int:
-    target = _target(args, args.sender)
-    patient_domain = args.patient_domain or target.patient_domain
+    if args.dry_run is not None and args.sandbox is None and not args.host:
+        target = None
+        patient_domain = args.patient_domain or PATIENT_DOMAIN
+    else:
+        target = _target(args, args.sender)
+        patient_domain = args.patient_domain or target.patient_domain
     sender: Sender | str = args.sender
     if args.display_name:
         sender = Sender.entity(args.sender, args.display_name)
@@ -330,6 +340,24 @@ def _send(args: argparse.Namespace) -> int:
         read_receipt=args.mdn,
         dsn=DsnOptions.parse(args.notify) if args.notify else None,
     )
+    if args.dry_run is not None:
+        composed = message.compose(nil=args.nil)
+        try:
+            args.dry_run.write_bytes(composed.data)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {args.dry_run}: {exc.strerror}") from exc
+        summary = {
+            "message_id": composed.message_id,
+            "size": composed.size,
+            "recipients": list(composed.recipients),
+            "mail_options": composed.mail_options(),
+            "rcpt_options": composed.rcpt_options(),
+        }
+        if args.json:
+            print_json(summary)
+        else:
+            print(f"composed {composed.message_id} ({composed.size} bytes) into {args.dry_run}")
+        return 0
     progress("sending...")
     with _mailbox(args, args.sender, nil=args.nil) as mailbox:
         result = mailbox.send(message)

@@ -65,6 +65,29 @@ def test_unqualified_looking_ins_refused(capsys: pytest.CaptureFixture[str]) -> 
     assert "MessageError" in err
 
 
+def test_dry_run_composes_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mssante_client.mail import parse_received
+
+    cda = tmp_path / "cr.xml"
+    cda.write_bytes(make_document().to_xml())
+    eml = tmp_path / "out.eml"
+    ins = "279035121518989"
+    argv = ["send", "--from", JEAN, "--to", HELENE, "--to-ins", ins, "--document", str(cda)]
+    options = ["--notify", "success,failure", "--mdn", "--nil", "DEV1", "--dry-run", str(eml)]
+    domain = ["--patient-domain", "patient.mssante.test"]
+    code, out, err = run([*argv, *options, *domain, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["recipients"] == [HELENE, f"{ins}@patient.mssante.test"]
+    assert summary["rcpt_options"] == ["NOTIFY=SUCCESS,FAILURE"]
+    received = parse_received(eml.read_bytes())
+    assert received.message_id == summary["message_id"]
+    assert received.xmss.codecda == ("11490-0",)
+    assert received.xmss.nil == "DEV1"
+    assert received.wants_mdn
+    assert len(received.documents) == 1
+
+
 # --- live, on the sandbox --------------------------------------------------------------------
 
 
