@@ -17,6 +17,7 @@ from mssante_client.document import (
     Organization,
     Patient,
     ServiceEvent,
+    Sex,
     facility_type,
     practice_setting,
     specialty,
@@ -44,7 +45,7 @@ def make_patient(ins: INS | None = PATIENT_INS, name: str = "PAT-TROIS") -> Pati
         birth_family_name=name,
         given_names=("DOMINIQUE",),
         birth_date=date(1979, 3, 28),
-        sex="F",
+        sex=Sex.F,
         birthplace_insee="51215",
     )
 

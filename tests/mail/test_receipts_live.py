@@ -90,9 +90,12 @@ def wait_for(
         mailbox.idle(timeout=min(5.0, remaining))
 
 
-def report_for(message_id: str, kind: type) -> Callable[[ReceivedMessage], bool]:
+def report_for(
+    message_id: str, kind: type[DeliveryReport] | type[DispositionReport]
+) -> Callable[[ReceivedMessage], bool]:
     def matches(m: ReceivedMessage) -> bool:
-        return isinstance(m.report, kind) and m.report.original_message_id == message_id
+        report = m.report
+        return isinstance(report, kind) and report.original_message_id == message_id
 
     return matches
 
