@@ -239,8 +239,9 @@ class Validator:
                 "iso_svrl_for_xslt1.xsl",
             )
         )
-        step1 = out.with_suffix(".xsl.1")
-        step2 = out.with_suffix(".xsl.2")
+        # Per-process names: two processes may compile the same schematron at once.
+        step1 = out.with_suffix(f".xsl.{os.getpid()}.1")
+        step2 = out.with_suffix(f".xsl.{os.getpid()}.2")
         try:
             step1.write_text(inc.transform_to_string(source_file=str(sch)), encoding="utf-8")
             expanded = etree.fromstring(
