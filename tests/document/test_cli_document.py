@@ -207,3 +207,26 @@ def test_example_script_writes_a_valid_cda_and_package(kit: Path, tmp_path: Path
     package = validate(tmp_path / "IHE_XDM.ZIP", kit=kit)
     assert package.valid, package.errors[:3]
     assert package.documents and package.documents[0].endswith("DOC0001.XML")
+
+
+def test_build_from_any_payload_and_bad_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "scan.tif"
+    image.write_bytes(b"II*\x00\x08\x00\x00\x00" + b"\x00" * 64)
+    out = tmp_path / "img.xml"
+    argv = ["document", "build", "--type", "CR-IMG", "--payload", str(image)]
+    assert run([*argv, "--header", str(HEADER), "-o", str(out), "--json"]) == 0
+    summary = _json(capsys)
+    assert isinstance(summary, dict)
+    assert summary["payload_media_type"] == "image/tiff"
+    assert summary["format_code"] == "urn:ihe:iti-fr:xds-sd:tiff:2010"
+    not_json = tmp_path / "header.json"
+    not_json.write_text("{not json")
+    argv = ["document", "build", "--type", "CR-IMG", "--payload", str(image)]
+    assert run([*argv, "--header", str(not_json), "-o", str(out)]) == 2
+    assert "DocumentError: header" in capsys.readouterr().err
+    hostile = tmp_path / "x.xml"
+    hostile.write_bytes(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    assert run(["document", "inspect", str(hostile), "--json"]) == 2
+    assert "XMLError" in capsys.readouterr().err
