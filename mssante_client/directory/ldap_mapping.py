@@ -137,27 +137,33 @@ class LDAPMapping:
             return None
         return _type_table(self).get(value.strip().upper())
 
-    def lowered(self) -> _Names:
-        """The attribute names in lower case ("" for an absent one), for entry lookups."""
-        return _lowered(self)
+    def names(self, *, lower: bool = False) -> _Names:
+        """The attribute names ("" for an absent one), optionally lower-cased, for lookups."""
+        return _names(self, lower)
 
 
 class _Names:
-    """Lower-cased attribute names of a mapping (attribute access, like the mapping)."""
+    """Attribute names of a mapping as plain strings (attribute access, like the mapping)."""
 
-    def __init__(self, mapping: LDAPMapping) -> None:
+    def __init__(self, mapping: LDAPMapping, lower: bool) -> None:
         for f in fields(mapping):
             value = getattr(mapping, f.name)
             if f.name != "object_class" and (value is None or isinstance(value, str)):
-                setattr(self, f.name, value.lower() if value else "")
+                value = value or ""
+                setattr(self, f.name, value.lower() if lower else value)
 
     def __getattr__(self, name: str) -> str:  # only for type checkers; set in __init__
         raise AttributeError(name)
 
 
 @functools.cache
-def _lowered(mapping: LDAPMapping) -> _Names:
-    return _Names(mapping)
+def _names(mapping: LDAPMapping, lower: bool) -> _Names:
+    return _Names(mapping, lower)
+
+
+@functools.cache
+def _known(mapping: LDAPMapping) -> frozenset[str]:
+    return frozenset(mapping.attributes())
 
 
 @functools.cache
@@ -253,9 +259,13 @@ def entry_to_model(
     Attribute names are matched case-insensitively (servers answer with the schema's case).
     """
     m = mapping
-    values = {k.lower(): v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
+    if entry.keys() <= _known(m):  # the server spells every name as the mapping does
+        values = {k: v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
+        names = m.names()
+    else:
+        values = {k.lower(): v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
+        names = m.names(lower=True)
     get = values.get
-    names = m.lowered()
     mail = get(names.mail)
     if mail is None:
         _log.warning("directory entry %s has no %s attribute; skipped", dn, m.mail)
@@ -276,8 +286,13 @@ def entry_to_model(
         dematerialisation=None if demat is None else demat.upper() == "TRUE",
     )
     postal_code, city, street = get(names.postal_code), get(names.city), get(names.street)
-    finess = _identifier(FINESS, get(names.finess), dn, shared=True)
-    siret = _identifier(SIRET, get(names.siret), dn, shared=True)
+    raw_finess, raw_siret, raw_struct = (
+        get(names.finess),
+        get(names.siret),
+        get(names.id_nat_struct),
+    )
+    finess = None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True)
+    siret = None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True)
     common: dict[str, Any] = {
         "mailboxes": (mailbox,),
         "addresses": (_place(street, postal_code, city, get(names.department)),)
@@ -286,11 +301,14 @@ def entry_to_model(
         "organisation_name": get(names.organisation),
         "finess": finess,
         "siret": siret,
-        "id_nat_struct": _identifier(IdNatStruct, get(names.id_nat_struct), dn, shared=True),
+        "id_nat_struct": None
+        if raw_struct is None
+        else _identifier(IdNatStruct, raw_struct, dn, shared=True),
         "source": "ldap",
         "source_id": dn,
     }
-    rpps = _identifier(RPPS, get(names.rpps), dn)
+    raw_rpps = get(names.rpps)
+    rpps = None if raw_rpps is None else _identifier(RPPS, raw_rpps, dn)
     raw_ps = get(names.id_nat_ps)
     if raw_ps is not None and rpps is not None and raw_ps == f"8{rpps}":
         id_nat_ps = _trusted(IdNatPS, raw_ps)
@@ -306,7 +324,8 @@ def entry_to_model(
             name=get(names.display_name) or get(names.common_name),
             **common,
         )
-    adeli = _identifier(ADELI, get(names.adeli), dn)
+    raw_adeli = get(names.adeli)
+    adeli = None if raw_adeli is None else _identifier(ADELI, raw_adeli, dn)
     if id_nat_ps is None and rpps is not None:
         id_nat_ps = _trusted(IdNatPS, f"8{rpps}")
     elif id_nat_ps is None and adeli is not None:
