@@ -18,14 +18,7 @@ from mssante_client.document import (
     practice_setting,
     specialty,
 )
-from mssante_client.identity import (
-    FINESS,
-    INS,
-    IdNatPS,
-    IdNatStruct,
-    generate_finess,
-    generate_rpps,
-)
+from mssante_client.identity import INS, IdNatPS, generate_finess, generate_rpps
 
 REPO = Path(__file__).resolve().parents[2]
 PARIS = timezone(timedelta(hours=1))
@@ -128,6 +121,3 @@ def header(
         "service_event": service_event,
         "effective_time": datetime(2024, 5, 6, 12, 30, tzinfo=PARIS),
     }
-
-
-__all__ = ["FINESS", "MINI_PDF", "PARIS", "REPO", "IdNatStruct", "kit_path"]
