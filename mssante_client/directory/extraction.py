@@ -618,11 +618,13 @@ def _structure(type_code: str, value: str) -> IdNatStruct | None:
 
 
 def _entry(row: sqlite3.Row, places: Sequence[sqlite3.Row]) -> DirectoryEntry | None:
+    """The model of one mailbox. Identifiers are validated (typed value objects); the models
+    themselves are assembled with ``model_construct``, their fields being typed already."""
     address = _identifier(MSSanteAddress, row["address"])
     if address is None:
         return None
     demat = row["dematerialisation"]
-    mailbox = DirectoryMailbox(
+    mailbox = DirectoryMailbox.model_construct(
         address=address,
         type=MailboxType(row["mailbox_type"]),
         service=row["service"] or None,
@@ -641,7 +643,7 @@ def _entry(row: sqlite3.Row, places: Sequence[sqlite3.Row]) -> DirectoryEntry | 
             )
             if part
         )
-        postal = PostalAddress(
+        postal = PostalAddress.model_construct(
             lines=tuple(
                 line
                 for line in (place["address_l2"], place["address_l3"], street, place["address_l5"])
@@ -667,10 +669,10 @@ def _entry(row: sqlite3.Row, places: Sequence[sqlite3.Row]) -> DirectoryEntry | 
         "source_id": row["address"],
     }
     if row["mailbox_type"] != "PER":
-        return Organisation(name=row["trade_name"] or None, **common)
+        return Organisation.model_construct(name=row["trade_name"] or None, **common)
     id_nat_ps: IdNatPS | None = _identifier(IdNatPS, row["id_nat_ps"])
     pp_type, pp_value = row["pp_identifier_type"], row["pp_identifier"]
-    return Professional(
+    return Professional.model_construct(
         family_name=row["family_name"] or None,
         given_name=row["given_name"] or None,
         civility=row["civility"] or None,
@@ -709,6 +711,9 @@ class ExtractionBackend:
         self.url = url
         self._verify = verify
         self._timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
 
     def __repr__(self) -> str:
         return f"ExtractionBackend({str(self.index_path)!r})"
@@ -731,24 +736,44 @@ class ExtractionBackend:
         finally:
             downloaded.unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self.index_path.exists():
+    def _open(self) -> sqlite3.Connection:
+        """This thread's connection to the current index file, reopened after a swap.
+
+        A connection stays bound to the file it opened, even once a refresh has renamed another
+        file over its path (POSIX): a search sees one index from start to end. Reusing it keeps
+        SQLite's page cache warm; the file's identity (inode, size, mtime) says when to reopen.
+        """
+        try:
+            info = self.index_path.stat()
+        except FileNotFoundError:
             raise ConfigurationError(
                 f"no extraction index at {self.index_path}; build it with refresh()"
-            )
+            ) from None
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = getattr(self._local, "connection", None)
+        if cached is not None and cached[0] == identity:
+            connection: sqlite3.Connection = cached[1]
+            return connection
+        if cached is not None:
+            cached[1].close()
         uri = "file:" + quote(str(self.index_path.resolve())) + "?mode=ro&immutable=1"
         try:
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         except sqlite3.Error as exc:
             raise ContentError(f"cannot open the extraction index: {exc}") from exc
-        db.row_factory = sqlite3.Row
+        connection.row_factory = sqlite3.Row
+        self._local.connection = (identity, connection)
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = self._open()
         try:
             yield db
         except sqlite3.Error as exc:
             raise ContentError(f"extraction index is unusable: {exc}") from exc
-        finally:
-            db.close()
 
     def metadata(self) -> dict[str, str]:
         """What the index was built from (source file name, import time, counts)."""
@@ -758,11 +783,11 @@ class ExtractionBackend:
     def search_page(
         self, query: DirectoryQuery, *, page_size: int, state: BackendState | None
     ) -> BackendPage:
-        after: str | None = None
+        after: int | None = None
         total: int | None = None
         if state is not None:
             after_value, total_value = state.get("after"), state.get("total")
-            if not isinstance(after_value, str) or not isinstance(total_value, int | None):
+            if not isinstance(after_value, int) or not isinstance(total_value, int | None):
                 raise QueryError("cursor", "not a cursor of the extraction backend")
             after, total = after_value, total_value
         sql = compile_search(query, after=after, limit=page_size + 1)
@@ -770,14 +795,19 @@ class ExtractionBackend:
             return BackendPage(results=(), next_state=None, total=0)
         with self._connect() as db:
             found = db.execute(sql.page, sql.page_params).fetchall()
-            if total is None:
-                total = int(db.execute(sql.count, sql.count_params).fetchone()[0])
             more = len(found) > page_size
+            if total is None:
+                # A first page that holds everything is its own count.
+                total = (
+                    int(db.execute(sql.count, sql.count_params).fetchone()[0])
+                    if more or after is not None
+                    else len(found)
+                )
             found = found[:page_size]
             results = self._load(db, [row[0] for row in found])
         next_state: BackendState | None = None
         if more and found:
-            next_state = {"after": found[-1][1], "total": total}
+            next_state = {"after": found[-1][0], "total": total}
         return BackendPage(results=results, next_state=next_state, total=total)
 
     @staticmethod
@@ -786,7 +816,7 @@ class ExtractionBackend:
             return []
         marks = ", ".join("?" * len(ids))
         rows = db.execute(
-            f"SELECT * FROM mailbox WHERE id IN ({marks}) ORDER BY address",  # noqa: S608
+            f"SELECT * FROM mailbox WHERE id IN ({marks}) ORDER BY id",  # noqa: S608
             ids,
         ).fetchall()
         places: dict[int, list[sqlite3.Row]] = {}
@@ -799,4 +829,9 @@ class ExtractionBackend:
         return [entry for entry in entries if entry is not None]
 
     def close(self) -> None:
-        """Nothing to release: every search opens and closes the index itself."""
+        """Close the connections of every thread (call when no search is running)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()

@@ -110,10 +110,10 @@ CREATE_TABLES: Final = (
 #: Created after the bulk insert: building a B-tree once is much cheaper than maintaining it.
 CREATE_INDEXES: Final = (
     "CREATE UNIQUE INDEX mailbox_address ON mailbox (address)",
-    "CREATE INDEX mailbox_id_nat_ps ON mailbox (id_nat_ps) WHERE id_nat_ps != ''",
+    "CREATE INDEX mailbox_id_nat_ps ON mailbox (id_nat_ps)",
     "CREATE INDEX mailbox_type ON mailbox (mailbox_type)",
     "CREATE INDEX mailbox_profession ON mailbox (profession_code, specialty_code)",
-    "CREATE INDEX mailbox_specialty ON mailbox (specialty_code) WHERE specialty_code != ''",
+    "CREATE INDEX mailbox_specialty ON mailbox (specialty_code)",
     "CREATE INDEX mailbox_structure ON mailbox (structure_identifier)",
     # Covering indexes: a place criterion is answered without reading the activity rows,
     # either from a mailbox (probe) or from the place (list of mailboxes).
@@ -175,37 +175,41 @@ def name_prefix_match(column: str, name: str) -> str | None:
     return f'{{{column}}} : ^"{" ".join(words)}"*'
 
 
-def _side_filter(table: str, key: str, conditions: list[str], *, probe: bool) -> str:
-    """A filter of ``mailbox m`` by a condition on a side table.
+def _side_filter(table: str, column: str, key: str, conditions: list[str], *, probe: bool) -> str:
+    """A filter of the driving rows (mailbox ids in ``key``) by conditions on a side table.
 
-    ``probe`` (another criterion already narrows the mailboxes): check each candidate through
-    the side table's index on its mailbox key. Otherwise: let the side table list the mailboxes.
+    ``probe`` (another criterion already narrows the candidates): check each candidate through
+    the side table's index on its mailbox column. Otherwise: let the side table list the ids.
     """
     where = " AND ".join(conditions)
     if probe:
-        return f"EXISTS (SELECT 1 FROM {table} x WHERE x.{key} = m.id AND {where})"
-    return f"m.id IN (SELECT x.{key} FROM {table} x WHERE {where})"
+        return f"EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = {key} AND {where})"
+    return f"{key} IN (SELECT x.{column} FROM {table} x WHERE {where})"
 
 
-def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> SearchSQL | None:
+def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> SearchSQL | None:
     """The SQL of one page of a search, or ``None`` if the query can match nothing here.
 
     The semantics are those of :meth:`DirectoryQuery.matches` on the entries this index
     produces: names are prefixes (FTS5), organisation and free text are folded substrings
     (``instr`` on pre-folded columns), places must hold together on one activity, everything else
     is exact through a B-tree index. APP and CAB mailboxes are never in the extraction (rules §4).
-    """
-    where: list[str] = []
-    params: list[object] = []
 
-    def add(clause: str, *values: object) -> None:
-        where.append(clause)
-        params.extend(values)
+    Pages follow the mailbox id (the order of the file): the FTS index and the mailbox table both
+    yield ids in that order, so a page stops after ``limit`` rows without sorting the matches,
+    and the keyset cursor (``after``) is stable.
+    """
+    mailbox: list[str] = []
+    mailbox_params: list[object] = []
+
+    def on_mailbox(clause: str, *values: object) -> None:
+        mailbox.append(clause)
+        mailbox_params.extend(values)
 
     if query.mailbox_type is not None:
         if query.mailbox_type.value not in EXTRACTION_MAILBOX_TYPES:
             return None
-        add("m.mailbox_type = ?", query.mailbox_type.value)
+        on_mailbox("m.mailbox_type = ?", query.mailbox_type.value)
     wanted = {
         str(identifier)
         for identifier in (
@@ -216,10 +220,16 @@ def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> S
         if identifier is not None
     }
     for identifier in sorted(wanted):
-        add("m.id_nat_ps = ?", identifier)
+        on_mailbox("m.id_nat_ps = ?", identifier)
     for structure in (query.finess, query.siret):
         if structure is not None:
-            add("m.structure_identifier IN (?, ?)", str(structure), str(structure.id_nat_struct))
+            on_mailbox(
+                "m.structure_identifier IN (?, ?)", str(structure), str(structure.id_nat_struct)
+            )
+    if query.profession is not None:
+        on_mailbox("m.profession_code = ?", query.profession)
+    if query.specialty is not None:
+        on_mailbox("m.specialty_code = ?", query.specialty)
 
     names: list[str] = []
     for column, name in (("family", query.family_name), ("given", query.given_name)):
@@ -228,9 +238,24 @@ def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> S
             if expression is None:
                 return None
             names.append(expression)
+
+    where: list[str] = []
+    params: list[object] = []
     if names:
-        add("m.id IN (SELECT rowid FROM name_index WHERE name_index MATCH ?)", " AND ".join(names))
-    selective = (bool(where) and query.mailbox_type is None) or len(where) > 1
+        # The name index drives: it yields few ids, in order; the mailbox row is read only
+        # when a mailbox-level criterion needs it.
+        key = "n.rowid"
+        source = "name_index n"
+        where.append("name_index MATCH ?")
+        params.append(" AND ".join(names))
+        if mailbox:
+            source += " JOIN mailbox m ON m.id = n.rowid"
+    else:
+        key = "m.id"
+        source = "mailbox m"
+    where += mailbox
+    params += mailbox_params
+    selective = bool(names) or len(mailbox) > (1 if query.mailbox_type is not None else 0)
 
     place: list[str] = []
     place_params: list[object] = []
@@ -244,7 +269,8 @@ def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> S
         place.append("x.department_code = ?")
         place_params.append(query.department)
     if place:
-        add(_side_filter("activity", "mailbox_id", place, probe=selective), *place_params)
+        where.append(_side_filter("activity", "mailbox_id", key, place, probe=selective))
+        params += place_params
 
     text: list[str] = []
     text_params: list[object] = []
@@ -256,26 +282,20 @@ def compile_search(query: DirectoryQuery, *, after: str | None, limit: int) -> S
             text.append("instr(x.haystack, ?) > 0")
             text_params.append(word)
     if text:
-        add(_side_filter("search_text", "id", text, probe=bool(where)), *text_params)
-
-    if query.profession is not None:
-        add("m.profession_code = ?", query.profession)
-    if query.specialty is not None:
-        add("m.specialty_code = ?", query.specialty)
+        probe = selective or bool(place) or bool(mailbox)
+        where.append(_side_filter("search_text", "id", key, text, probe=probe))
+        params += text_params
 
     condition = " AND ".join(where) if where else "1"
     page_condition = condition
     page_params = list(params)
     if after is not None:
-        page_condition += " AND m.address > ?"
+        page_condition += f" AND {key} > ?"
         page_params.append(after)
     page_params.append(limit)
     return SearchSQL(
-        page=(
-            f"SELECT m.id, m.address FROM mailbox m WHERE {page_condition} "
-            "ORDER BY m.address LIMIT ?"
-        ),
+        page=f"SELECT {key} FROM {source} WHERE {page_condition} ORDER BY {key} LIMIT ?",
         page_params=tuple(page_params),
-        count=f"SELECT count(*) FROM mailbox m WHERE {condition}",
+        count=f"SELECT count(*) FROM {source} WHERE {condition}",
         count_params=tuple(params),
     )
