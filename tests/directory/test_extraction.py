@@ -442,3 +442,76 @@ def test_refresh_is_atomic_for_concurrent_readers(tmp_path: Path) -> None:
     final = backend.search_page(query, page_size=1000, state=None)
     assert final.total == 70
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+class _FileServer:
+    """Serves one file over HTTP on 127.0.0.1 (a stand-in for the ANS endpoint)."""
+
+    def __init__(self, payload: bytes, status: int = 200) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.hits += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.hits = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/extraction"
+
+    def __enter__(self) -> _FileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def test_refresh_downloads_the_zip_and_imports_it(tmp_path: Path) -> None:
+    info = write_extraction(tmp_path / "e.zip", 500, seed=8, zipped=True, malformed_every=100)
+    with _FileServer(info.path.read_bytes()) as server:
+        backend = ExtractionBackend(tmp_path / "cache" / "index.sqlite", url=server.url)
+        report = backend.refresh()
+    assert server.hits == 1
+    assert report.source == info.entry_name
+    assert report.rows_read == 500 and report.malformed == 5
+    assert report.mailboxes == info.distinct_addresses
+    assert backend.metadata()["source"] == info.entry_name
+    # the downloaded file does not stay behind
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["index.sqlite"]
+
+
+def test_download_errors_are_typed_and_leave_nothing(tmp_path: Path) -> None:
+    from mssante_client.directory.extraction import download_extraction
+    from mssante_client.errors import ConnectError, HTTPStatusError, IntegrityError
+
+    with _FileServer(b"x" * 5000) as server, pytest.raises(IntegrityError, match="larger than"):
+        download_extraction(server.url, tmp_path, max_bytes=1000)
+    with _FileServer(b"gone", status=404) as server, pytest.raises(HTTPStatusError) as caught:
+        download_extraction(server.url, tmp_path)
+    assert caught.value.status_code == 404
+    with pytest.raises(ConnectError):
+        download_extraction("http://127.0.0.1:9/extraction", tmp_path, timeout=2)
+    with pytest.raises(ConfigurationError, match="http://"):
+        download_extraction("http://annuaire.example.org/extraction", tmp_path)
+    assert list(tmp_path.iterdir()) == []
