@@ -470,12 +470,14 @@ class ImapTransport:
             try:
                 conn = self.connection()
                 self._select(conn, folder)
-                if "IDLE" not in self._caps:
-                    return self._poll(folder, base, min(remaining, restart_every))
+                if "IDLE" not in self._caps:  # fall back to polling with NOOP/SELECT
+                    if self._poll(folder, base, min(remaining, restart_every)):
+                        return True
+                    continue
                 got, exists = self._idle_once(conn, min(remaining, restart_every), exists)
                 if got:
                     return True
-            except (_Lost, *_TRANSPORT_ERRORS) as exc:
+            except (_Lost, *_TRANSPORT_ERRORS) as exc:  # IMAP4.abort before IMAP4.error
                 _log.info("%s: connection lost while idling; reconnecting", self._where)
                 self._drop()
                 info = self._reselect_until(folder, deadline, reconnect_delay, exc)
@@ -484,6 +486,8 @@ class ImapTransport:
                 if _grew(base, info):
                     return True
                 exists = info.exists
+            except imaplib.IMAP4.error as exc:
+                raise IMAPError(f"{self._where}: IDLE failed: {redact(str(exc))}") from exc
 
     def _reselect_until(
         self, folder: str, deadline: float, delay: float, cause: BaseException

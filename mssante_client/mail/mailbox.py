@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from ..errors import MessageError, UntrustedDomainError
+from ..errors import InvalidInputError, MessageError, UntrustedDomainError
 from ..identity import MSSanteAddress
 from ._redact import mask_address
 from .credentials import ClientCertificate, Credentials
@@ -254,7 +254,7 @@ class Mailbox:
         """One message by UID (not marked seen)."""
         found = self._imap.fetch(folder, [uid])
         if not found:
-            raise MessageError("uid", f"no message with UID {uid} in {folder}")
+            raise InvalidInputError("uid", f"no message with UID {uid} in {folder}")
         m = found[0]
         return parse_received(m.raw, uid=m.uid, flags=sorted(m.flags))
 

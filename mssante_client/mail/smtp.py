@@ -388,7 +388,10 @@ class SmtpTransport:
                 raise _Temporary(code, _text(msg))
             self._rset()
             raise SMTPError(f"{where}: DATA refused ({code} {_text(msg)})", code)
-        body = _DOT.sub(b"..", _LONE_LF.sub(b"\r\n", message.data))
+        body = message.data
+        if body.count(b"\n") != body.count(b"\r\n"):  # compose() already gives CRLF
+            body = _LONE_LF.sub(b"\r\n", body)
+        body = _DOT.sub(b"..", body)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
         try:

@@ -13,7 +13,7 @@ from email.utils import format_datetime, make_msgid
 import pytest
 from mailb_support import HELENE, JEAN, MailboxFactory, delivered, simple_message, unique
 
-from mssante_client.errors import IMAPError, TLSRequiredError
+from mssante_client.errors import IMAPError, InvalidInputError, TLSRequiredError
 from mssante_client.mail.credentials import Password
 from mssante_client.mail.imap import uid_set
 from mssante_client.mail.mailbox import Mailbox
@@ -128,7 +128,7 @@ def test_fetch_one_and_unknown_uid(folder_box: tuple[Mailbox, str]) -> None:
     env = mb.envelopes(folder).envelopes[0]
     msg = mb.fetch(env.uid, folder)
     assert msg.subject == subject and msg.uid == env.uid
-    with pytest.raises(Exception):  # noqa: B017 - MessageError (typed) is asserted below
+    with pytest.raises(InvalidInputError):
         mb.fetch(env.uid + 1000, folder)
     with pytest.raises(IMAPError):
         mb.envelopes("No-Such-Folder-" + unique("x").replace(" ", ""))
