@@ -77,7 +77,8 @@ class Mailbox:
     """An MSSanté mailbox: ``send()``, ``envelopes()``, ``fetch_new()``, ``idle()``...
 
     ``credentials`` is a :class:`ClientCertificate`, an :class:`OAuth2Token` or a
-    :class:`Password`. ``ca_file`` replaces the IGC-Santé root (e.g. the sandbox's test CA).
+    :class:`Password`. ``ca_file`` replaces the IGC-Santé root (e.g. the sandbox's test CA);
+    ``crl_file`` enables the revocation check of the server certificate (ECO.1.1.6).
     ``nil`` is the X-MSS-NIL product reference (ECO.2.4.3) used when composing.
     ``trust_policy`` refuses, before any connection, recipients it does not trust.
     """
@@ -92,6 +93,7 @@ class Mailbox:
         imap_port: int | None = None,
         security: Security | str = Security.STARTTLS,
         ca_file: str | Path | None = None,
+        crl_file: str | Path | None = None,
         timeout: float = 30.0,
         nil: str | None = None,
         trust_policy: TrustPolicy | None = None,
@@ -108,6 +110,7 @@ class Mailbox:
         self.max_message_size = max_message_size
         self.idle_restart = idle_restart
         self._ca_file = ca_file
+        self._crl_file = crl_file
         self._credentials = credentials
         self._context: ssl.SSLContext | None = None
         user = str(self.address)
@@ -138,6 +141,7 @@ class Mailbox:
             creds = self._credentials
             self._context = create_client_context(
                 ca_file=self._ca_file,
+                crl_file=self._crl_file,
                 load_client_cert=creds.load_into if isinstance(creds, ClientCertificate) else None,
             )
         return self._context

@@ -72,12 +72,15 @@ def igc_sante_root_pem(pem: str | None = None) -> str:
 def create_client_context(
     *,
     ca_file: str | Path | None = None,
+    crl_file: str | Path | None = None,
     load_client_cert: Callable[[ssl.SSLContext], None] | None = None,
 ) -> ssl.SSLContext:
     """A client context: TLS >= 1.2, chain + host name verified, one explicit trust anchor set.
 
     ``ca_file`` replaces the IGC-Santé root (never adds the system store: ECO.1.1.10 wants
-    IGC-Santé only). ``load_client_cert`` is given the context to install a client certificate
+    IGC-Santé only). ``crl_file`` (PEM CRLs of the issuing CAs) turns on the revocation check of
+    the server certificate (ECO.1.1.6); keeping the latest valid CRL is the caller's job
+    (ECO.1.1.7). ``load_client_cert`` is given the context to install a client certificate
     (see :mod:`.credentials`).
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname by default
@@ -92,6 +95,12 @@ def create_client_context(
             ctx.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"ca_file {ca_file!s} cannot be loaded: {exc}") from exc
+    if crl_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(crl_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"crl_file {crl_file!s} cannot be loaded: {exc}") from exc
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     if load_client_cert is not None:
         load_client_cert(ctx)
     return ctx

@@ -27,6 +27,7 @@ from mssante_client.mail.tls import (
     create_client_context,
     igc_sante_root_pem,
 )
+from mssante_client.sandbox import SandboxInfo
 
 SHARED_TRUST = Path(__file__).resolve().parents[3] / "shared" / "trust"
 
@@ -192,3 +193,73 @@ def test_hostname_mismatch_is_refused(wrong_host_peer: tuple[int, Path]) -> None
         mb.folders()
     assert isinstance(err.value, TLSError)
     assert "unused-secret" not in str(err.value)
+
+
+# --- revocation of the server certificate (ECO.1.1.6) ----------------------------------------
+
+
+def _server_crl(info_root: Path, *, revoke_server: bool) -> bytes:
+    """A CRL from the CA that issued the sandbox's server certificate (signed with its key)."""
+    pki = info_root / "pki"
+    server = x509.load_pem_x509_certificate((pki / "server.crt").read_bytes())
+    for name in ("ca-org", "ca-per"):
+        ca = x509.load_pem_x509_certificate((pki / f"{name}.crt").read_bytes())
+        if ca.subject == server.issuer:
+            break
+    else:  # pragma: no cover
+        raise AssertionError("issuer of the server certificate not found")
+    ca_key = serialization.load_pem_private_key((pki / f"{name}.key").read_bytes(), None)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=1))
+    )
+    if revoke_server:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(server.serial_number)
+            .revocation_date(now - dt.timedelta(minutes=1))
+            .build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("revoked", [False, True])
+def test_server_certificate_revocation_is_checked(
+    revoked: bool, open_mailbox: MailboxFactory, mssante_sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    crl_file = tmp_path / "crl.pem"
+    crl_file.write_bytes(_server_crl(Path(mssante_sandbox.root), revoke_server=revoked))
+    mb = open_mailbox(HELENE, crl_file=crl_file)
+    if revoked:
+        with pytest.raises(CertificateVerificationError):
+            mb.folders()
+        with pytest.raises(CertificateVerificationError):
+            mb.send(simple_message(HELENE, [JEAN], unique("never sent")))
+    else:
+        assert any(f.name == "INBOX" for f in mb.folders())
+
+
+@pytest.mark.sandbox
+def test_missing_crl_for_the_issuer_fails_closed(
+    open_mailbox: MailboxFactory, mssante_sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    """A CRL of another CA only: the server's issuer has none, so verification fails."""
+    _, other = _cert("UNRELATED CA", ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(other.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    crl_file = tmp_path / "crl.pem"
+    crl_file.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(CertificateVerificationError):
+        open_mailbox(HELENE, crl_file=crl_file).folders()
