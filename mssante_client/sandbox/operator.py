@@ -124,14 +124,23 @@ class Sandbox:
         return None
 
     def _owns(self, service: str, pid: int) -> bool:
-        """Whether ``pid`` is this root's daemon (guards against recycled PIDs).
+        """Whether ``pid`` is this root's daemon or one of its workers (not a recycled PID).
 
-        Postfix's master runs from its queue directory; the others name a file of the root
-        on their command line.
+        Postfix's processes run from its queue directory; Dovecot's workers are titled
+        ``dovecot-<instance>/...``; the daemons themselves name a file of the root on their
+        command line.
         """
         if service == "postfix":
             return process.cwd(pid) == str(self.layout.spool_dir)
-        return str(self.root) in process.cmdline(pid)
+        line = process.cmdline(pid)
+        if service == "dovecot" and line.startswith(f"dovecot-{self._instance}/"):
+            return True
+        return str(self.root) in line
+
+    @property
+    def _instance(self) -> str:
+        """Dovecot ``instance_name`` (also the prefix of its workers' process titles)."""
+        return f"mssante-sandbox-{self.port_base}"
 
     def _terminate(self, service: str, pid: int) -> None:
         process.terminate(pid, is_ours=lambda p: self._owns(service, p))
@@ -160,7 +169,7 @@ class Sandbox:
         tokens = write_token_keys(layout)
         accounts = make_accounts(pki)
         admin = (f"cn=admin,{BASE_DN}", secrets.token_urlsafe(12))
-        write_configs(layout, self.ports, accounts, admin, f"mssante-sandbox-{self.port_base}")
+        write_configs(layout, self.ports, accounts, admin, self._instance)
         progress(f"sandbox: generating {directory_entries} directory entries")
         count = write_seed(directory_entries, layout.ldif_file, layout.seed_file)
         progress("sandbox: loading the directory (slapadd)")

@@ -26,6 +26,7 @@ __all__ = [
     "cmdline",
     "cwd",
     "find_program",
+    "group_members",
     "is_alive",
     "log_tail",
     "port_is_free",
@@ -123,30 +124,62 @@ def cwd(pid: int) -> str:
         return ""
 
 
-def terminate(pid: int, *, is_ours: Callable[[int], bool], timeout: float = 10) -> None:
-    """SIGTERM ``pid``, wait for it, SIGKILL after ``timeout``.
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return stat.rsplit(")", 1)[1].split()  # [state, ppid, pgrp, session, ...]
 
-    The signal is only sent if ``is_ours(pid)`` holds (guards against a recycled PID that now
-    belongs to someone else, e.g. another sandbox).
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of the process group ``pgid`` (a daemon we started leads its own)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_and_wait(pids: list[int], sig: int, timeout: float) -> list[int]:
+    """Send ``sig`` to ``pids``; return those still alive after ``timeout``."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if is_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if is_alive(p)]
+    return alive
+
+
+def terminate(pid: int, *, is_ours: Callable[[int], bool], timeout: float = 10) -> None:
+    """Stop a daemon and every process it left in its process group.
+
+    SIGTERM to the leader first (its own clean shutdown), then SIGTERM to the members still
+    there (e.g. Dovecot's ``imap`` processes of connected clients outlive their master), then
+    SIGKILL after ``timeout``. Only processes for which ``is_ours`` holds are signalled: a
+    recycled PID that now belongs to someone else (another sandbox) is left alone.
     """
-    if not is_alive(pid):
-        return
-    if not is_ours(pid):
+    leader = [pid] if is_alive(pid) and is_ours(pid) else []
+    if is_alive(pid) and not leader:
         log.warning("pid %d is not ours any more (%r), not signalled", pid, cmdline(pid)[:80])
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_alive(pid):
-            return
-        time.sleep(0.05)
-    log.warning("pid %d did not stop after SIGTERM, sending SIGKILL", pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and is_alive(pid):
-        time.sleep(0.05)
+    if leader:
+        _signal_and_wait(leader, signal.SIGTERM, timeout)
+    members = [p for p in group_members(pid) if is_ours(p)]
+    if leader and is_alive(pid):
+        members = [pid, *members]
+    if not members:
+        return
+    left = _signal_and_wait(members, signal.SIGTERM, timeout / 2)
+    if left:
+        log.warning("pids %s did not stop after SIGTERM, sending SIGKILL", left)
+        _signal_and_wait(left, signal.SIGKILL, 5)
 
 
 def accepts_connections(host: str, port: int, timeout: float = 0.5) -> bool:

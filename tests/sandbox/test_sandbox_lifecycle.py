@@ -145,6 +145,27 @@ def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
         small.restart_service("sendmail")
 
 
+def test_dovecot_restart_drops_open_imap_sessions(small: Sandbox) -> None:
+    """What an IDLE client sees: its connection is closed; a new login works at once."""
+    import imaplib
+
+    info = small.start(directory_entries=50)
+    jean = info.account("jean.dupont@medecin.mssante.test")
+    assert jean.password
+    ctx = ssl.create_default_context(cafile=str(info.ca_file))
+    conn = imaplib.IMAP4_SSL(info.host, info.imaps_port, ssl_context=ctx, timeout=10)
+    conn.login(jean.address, jean.password)
+    conn.select("INBOX")
+    small.restart_service("dovecot")
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        conn.noop()
+    again = imaplib.IMAP4_SSL(info.host, info.imaps_port, ssl_context=ctx, timeout=10)
+    try:
+        assert again.login(jean.address, jean.password)[0] == "OK"
+    finally:
+        again.logout()
+
+
 @pytest.mark.parametrize("service", ["postfix", "slapd", "whitelist"])
 def test_every_service_can_be_restarted(small: Sandbox, service: str) -> None:
     before = small.start(directory_entries=50)
@@ -190,11 +211,35 @@ def test_another_root_cannot_take_the_same_ports(small: Sandbox, scratch: Path) 
     assert small.status() is not None
 
 
+def _group(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid`` (read from /proc, independently)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+    return found
+
+
 def test_stop_leaves_no_process_and_frees_the_ports(small: Sandbox) -> None:
+    import imaplib
+
     info = small.start(directory_entries=50)
     pids = dict(info.pids)
+    jean = info.account("jean.dupont@medecin.mssante.test")
+    assert jean.password
+    ctx = ssl.create_default_context(cafile=str(info.ca_file))
+    client = imaplib.IMAP4_SSL(info.host, info.imaps_port, ssl_context=ctx, timeout=10)
+    client.login(jean.address, jean.password)  # a connected client keeps an imap process busy
+    assert len(_group(pids["dovecot"])) > 3 and len(_group(pids["postfix"])) > 1
     small.stop()
+    client.shutdown()
     assert [name for name, pid in pids.items() if _alive(pid)] == []
+    assert {name: _group(pid) for name, pid in pids.items()} == {name: [] for name in pids}
     assert [e for e in _all_endpoints(info) if _listening(*e)] == []
     assert small.status() is None
     small.stop()  # harmless when nothing runs
