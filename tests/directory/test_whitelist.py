@@ -237,3 +237,13 @@ def test_mailbox_refuses_an_untrusted_domain_and_delivers_nothing(
                 subjects = [str(e.subject) for e in box.envelopes().envelopes]
                 time.sleep(0.2)
             assert refused not in subjects
+
+
+@pytest.mark.sandbox
+def test_http_error_status(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    from mssante_client.errors import HTTPStatusError
+
+    url = sandbox.whitelist_url.replace("listeblanchemssante.xml", "absent.xml")
+    with pytest.raises(HTTPStatusError) as info:
+        Whitelist.fetch(url, ca_file=sandbox.ca_file, cache_dir=tmp_path)
+    assert info.value.status_code == 404
