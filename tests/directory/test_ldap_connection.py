@@ -216,3 +216,19 @@ def test_paging_resumes_after_an_idle_pause(
         )
     assert len(got) == len(set(got))
     assert set(got) == oracle.expected(department="75")
+
+
+@pytest.mark.parametrize("scheme", ["starttls", "ldaps"])
+def test_host_name_is_checked(sandbox: SandboxInfo, bal_base: str, scheme: str) -> None:
+    """The server certificate names localhost / 127.0.0.1: another name for it is refused."""
+    alias = socket.gethostname()
+    try:
+        resolved = socket.gethostbyname(alias)
+    except OSError:
+        resolved = ""
+    if resolved != "127.0.0.1" or alias in ("localhost", "127.0.0.1"):
+        pytest.skip("needs a host name other than localhost that resolves to 127.0.0.1")
+    uri = sandbox.ldap_uri if scheme == "starttls" else sandbox.ldaps_uri
+    uri = uri.replace("127.0.0.1", alias)
+    with pytest.raises(CertificateVerificationError, match=r"(?i)host ?name"):
+        backend(sandbox, bal_base, uri).connect()
