@@ -798,11 +798,10 @@ class ExtractionBackend:
             more = len(found) > page_size
             if total is None:
                 # A first page that holds everything is its own count.
-                total = (
-                    int(db.execute(sql.count, sql.count_params).fetchone()[0])
-                    if more or after is not None
-                    else len(found)
-                )
+                if not more and after is None:
+                    total = len(found)
+                elif sql.cheap_count:
+                    total = int(db.execute(sql.count, sql.count_params).fetchone()[0])
             found = found[:page_size]
             results = self._load(db, [row[0] for row in found])
         next_state: BackendState | None = None

@@ -158,6 +158,8 @@ class SearchSQL:
     page_params: tuple[object, ...]
     count: str
     count_params: tuple[object, ...]
+    #: False when counting means scanning every mailbox (substring criteria alone).
+    cheap_count: bool = True
 
 
 def name_prefix_match(column: str, name: str) -> str | None:
@@ -183,8 +185,8 @@ def _side_filter(table: str, column: str, key: str, conditions: list[str], *, pr
     """
     where = " AND ".join(conditions)
     if probe:
-        return f"EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = {key} AND {where})"
-    return f"{key} IN (SELECT x.{column} FROM {table} x WHERE {where})"
+        return f"EXISTS (SELECT 1 FROM {table} WHERE {column} = {key} AND {where})"
+    return f"{key} IN (SELECT {column} FROM {table} WHERE {where})"
 
 
 def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> SearchSQL | None:
@@ -239,6 +241,16 @@ def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> S
                 return None
             names.append(expression)
 
+    text: list[str] = []
+    text_params: list[object] = []
+    if query.organisation is not None:
+        text.append("instr(x.organisation_key, ?) > 0")
+        text_params.append(fold(query.organisation))
+    if query.text is not None:
+        for word in fold_words(query.text):
+            text.append("instr(x.haystack, ?) > 0")
+            text_params.append(word)
+
     where: list[str] = []
     params: list[object] = []
     if names:
@@ -250,6 +262,14 @@ def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> S
         params.append(" AND ".join(names))
         if mailbox:
             source += " JOIN mailbox m ON m.id = n.rowid"
+    elif text and not mailbox:
+        # Substrings have no index: scan the narrow text table in id order, so that a page
+        # stops as soon as it is full.
+        key = "x.id"
+        source = "search_text x"
+        where += text
+        params += text_params
+        text = []
     else:
         key = "m.id"
         source = "mailbox m"
@@ -260,31 +280,24 @@ def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> S
     place: list[str] = []
     place_params: list[object] = []
     if query.city is not None:
-        place.append("x.city_key = ?")
+        place.append("p.city_key = ?")
         place_params.append(fold(query.city))
     if query.postal_code is not None:
-        place.append("x.postal_code = ?")
+        place.append("p.postal_code = ?")
         place_params.append(query.postal_code)
     if query.department is not None:
-        place.append("x.department_code = ?")
+        place.append("p.department_code = ?")
         place_params.append(query.department)
     if place:
-        where.append(_side_filter("activity", "mailbox_id", key, place, probe=selective))
+        probe = selective or source.startswith("search_text")
+        where.append(_side_filter("activity p", "p.mailbox_id", key, place, probe=probe))
         params += place_params
 
-    text: list[str] = []
-    text_params: list[object] = []
-    if query.organisation is not None:
-        text.append("instr(x.organisation_key, ?) > 0")
-        text_params.append(fold(query.organisation))
-    if query.text is not None:
-        for word in fold_words(query.text):
-            text.append("instr(x.haystack, ?) > 0")
-            text_params.append(word)
     if text:
-        probe = selective or bool(place) or bool(mailbox)
-        where.append(_side_filter("search_text", "id", key, text, probe=probe))
+        where.append(_side_filter("search_text x", "x.id", key, text, probe=True))
         params += text_params
+    #: A count is cheap when an index narrows the candidates; a pure substring scan is not.
+    cheap_count = bool(names or mailbox or place) and (selective or not text_params)
 
     condition = " AND ".join(where) if where else "1"
     page_condition = condition
@@ -298,4 +311,5 @@ def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> S
         page_params=tuple(page_params),
         count=f"SELECT count(*) FROM {source} WHERE {condition}",
         count_params=tuple(params),
+        cheap_count=cheap_count,
     )

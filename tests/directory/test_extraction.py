@@ -515,3 +515,16 @@ def test_download_errors_are_typed_and_leave_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="http://"):
         download_extraction("http://annuaire.example.org/extraction", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_substring_only_search_pages_without_counting_everything(
+    backend: ExtractionBackend,
+) -> None:
+    query = DirectoryQuery(organisation="cabinet")
+    page = backend.search_page(query, page_size=10, state=None)
+    assert len(page.results) == 10 and page.next_state is not None
+    assert page.total is None  # counting would scan every mailbox: not "cheap"
+    narrowed = backend.search_page(
+        DirectoryQuery(organisation="cabinet", family_name="m"), page_size=10, state=None
+    )
+    assert narrowed.total is not None and narrowed.total > 10
