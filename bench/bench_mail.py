@@ -176,9 +176,18 @@ def bench_smtp(info: SandboxInfo, n: int, size: int, rounds: int) -> dict[str, f
 
 def raw_message(i: int) -> bytes:
     m = EmailMessage()
-    m["From"] = f'"Dr Praticien {i % 97}" <praticien{i % 97}@medecin.mssante.test>'
+    # realistic mix: accented display names (encoded words) and, one in three, a long
+    # XDM/1.0/DDM+ subject that gets folded (Dovecot then sends it as an IMAP literal)
+    name = f"Dr Hélène LEFÈBVRE {i % 97}" if i % 2 else f"Dr Praticien {i % 97}"
+    m["From"] = f'"{name}" <praticien{i % 97}@medecin.mssante.test>'
     m["To"] = f"{READER}, autre{i % 13}@hopital.mssante.test"
-    m["Subject"] = f"Compte rendu {i} XDM/1.0/DDM+Lettre de liaison"
+    if i % 3 == 0:
+        m["Subject"] = (
+            f"XDM/1.0/DDM+Compte rendu d'hospitalisation en cardiologie interventionnelle "
+            f"MALADE-TEST Camille 12/07/1985 dossier {i}"
+        )
+    else:
+        m["Subject"] = f"Compte rendu {i} XDM/1.0/DDM+Lettre de liaison"
     m["Message-ID"] = make_msgid(idstring=str(i), domain="medecin.mssante.test")
     m["Date"] = format_datetime(time_now())
     m.set_content("Bonjour,\nvoici le compte rendu.\n")
