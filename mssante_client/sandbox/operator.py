@@ -124,26 +124,37 @@ class Sandbox:
         return None
 
     def _owns(self, service: str, pid: int) -> bool:
-        """Whether ``pid`` is this root's daemon or one of its workers (not a recycled PID).
+        """Whether ``pid`` is this sandbox's ``service`` or one of its workers.
 
-        Postfix's processes run from its queue directory; Dovecot's workers are titled
-        ``dovecot-<instance>/...``; the daemons themselves name a file of the root on their
-        command line.
+        Guards every signal against recycled PIDs and other sandboxes: Postfix's processes
+        run from this root's queue directory; Dovecot's workers are titled
+        ``dovecot-<instance>/...``; the daemons name their own config file of this root.
         """
         if service == "postfix":
             return process.cwd(pid) == str(self.layout.spool_dir)
         line = process.cmdline(pid)
-        if service == "dovecot" and line.startswith(f"dovecot-{self._instance}/"):
-            return True
-        return str(self.root) in line
+        if service == "dovecot":
+            return line.startswith(f"dovecot-{self._instance}/") or (
+                str(self.layout.dovecot_dir / "dovecot.conf") in line
+            )
+        if service == "slapd":
+            return str(self.layout.ldap_dir / "slapd.conf") in line
+        return str(self.layout.whitelist_file) in line
 
     @property
     def _instance(self) -> str:
         """Dovecot ``instance_name`` (also the prefix of its workers' process titles)."""
         return f"mssante-sandbox-{self.port_base}"
 
-    def _terminate(self, service: str, pid: int) -> None:
+    def _terminate(self, service: str, pid: int, *, workers: bool = True) -> None:
+        """Stop the daemon ``pid``; with ``workers``, also whatever it left running.
+
+        Dovecot's ``imap``/``submission`` processes of connected clients outlive their
+        master, so a full stop sweeps every remaining process of this sandbox's service.
+        """
         process.terminate(pid, is_ours=lambda p: self._owns(service, p))
+        if workers:
+            process.terminate_all(process.find_processes(lambda p: self._owns(service, p)))
 
     # --- start -----------------------------------------------------------------------------
 
@@ -257,13 +268,18 @@ class Sandbox:
                 time.sleep(0.05)
         raise SandboxError("postfix wrote no master.pid")
 
-    def restart_service(self, service: str) -> SandboxInfo:
-        """Stop then start one daemon (e.g. ``"dovecot"`` to test IDLE surviving a restart)."""
+    def restart_service(self, service: str, *, drop_sessions: bool = False) -> SandboxInfo:
+        """Stop then start one daemon (e.g. ``"dovecot"`` to test IDLE surviving a restart).
+
+        Dovecot's logged-in sessions outlive its master, so by default open IMAP connections
+        keep working on the old processes; ``drop_sessions=True`` ends them too, as a full
+        operator restart would (clients then see their connection closed).
+        """
         check_service(service)
         info = self.status()
         if info is None:
             raise SandboxError(f"no sandbox running from {self.root}")
-        self._terminate(service, info.pids[service])
+        self._terminate(service, info.pids[service], workers=drop_sessions)
         self._wait_ports_closed(service)
         info = info.model_copy(
             update={"pids": {**info.pids, service: self._start_service(service)}}

@@ -25,14 +25,15 @@ __all__ = [
     "accepts_connections",
     "cmdline",
     "cwd",
+    "find_processes",
     "find_program",
-    "group_members",
     "is_alive",
     "log_tail",
     "port_is_free",
     "run",
     "spawn",
     "terminate",
+    "terminate_all",
     "wait_for_ports",
 ]
 
@@ -124,33 +125,25 @@ def cwd(pid: int) -> str:
         return ""
 
 
-def _stat_fields(pid: int) -> list[str]:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return []
-    return stat.rsplit(")", 1)[1].split()  # [state, ppid, pgrp, session, ...]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes of the process group ``pgid`` (a daemon we started leads its own)."""
-    members = []
+def find_processes(predicate: Callable[[int], bool]) -> list[int]:
+    """Live processes (not zombies) for which ``predicate(pid)`` holds."""
+    found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            pid = int(entry.name)
+            if _state(pid) not in (None, "Z", "X") and predicate(pid):
+                found.append(pid)
+    return found
 
 
-def _signal_and_wait(pids: list[int], sig: int, timeout: float) -> list[int]:
+def _signal_and_wait(pids: Iterable[int], sig: int, timeout: float) -> list[int]:
     """Send ``sig`` to ``pids``; return those still alive after ``timeout``."""
-    for pid in pids:
+    targets = list(pids)
+    for pid in targets:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    alive = [p for p in pids if is_alive(p)]
+    alive = [p for p in targets if is_alive(p)]
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
         alive = [p for p in alive if is_alive(p)]
@@ -158,25 +151,22 @@ def _signal_and_wait(pids: list[int], sig: int, timeout: float) -> list[int]:
 
 
 def terminate(pid: int, *, is_ours: Callable[[int], bool], timeout: float = 10) -> None:
-    """Stop a daemon and every process it left in its process group.
+    """SIGTERM ``pid``, wait for it, SIGKILL after ``timeout``.
 
-    SIGTERM to the leader first (its own clean shutdown), then SIGTERM to the members still
-    there (e.g. Dovecot's ``imap`` processes of connected clients outlive their master), then
-    SIGKILL after ``timeout``. Only processes for which ``is_ours`` holds are signalled: a
-    recycled PID that now belongs to someone else (another sandbox) is left alone.
+    The signal is only sent if ``is_ours(pid)`` holds (guards against a recycled PID that now
+    belongs to someone else, e.g. another sandbox).
     """
-    leader = [pid] if is_alive(pid) and is_ours(pid) else []
-    if is_alive(pid) and not leader:
+    if not is_alive(pid):
+        return
+    if not is_ours(pid):
         log.warning("pid %d is not ours any more (%r), not signalled", pid, cmdline(pid)[:80])
         return
-    if leader:
-        _signal_and_wait(leader, signal.SIGTERM, timeout)
-    members = [p for p in group_members(pid) if is_ours(p)]
-    if leader and is_alive(pid):
-        members = [pid, *members]
-    if not members:
-        return
-    left = _signal_and_wait(members, signal.SIGTERM, timeout / 2)
+    terminate_all([pid], timeout=timeout)
+
+
+def terminate_all(pids: Iterable[int], *, timeout: float = 5) -> None:
+    """SIGTERM every pid (already checked to be ours), SIGKILL those left after ``timeout``."""
+    left = _signal_and_wait(pids, signal.SIGTERM, timeout)
     if left:
         log.warning("pids %s did not stop after SIGTERM, sending SIGKILL", left)
         _signal_and_wait(left, signal.SIGKILL, 5)

@@ -145,8 +145,9 @@ def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
         small.restart_service("sendmail")
 
 
-def test_dovecot_restart_drops_open_imap_sessions(small: Sandbox) -> None:
-    """What an IDLE client sees: its connection is closed; a new login works at once."""
+@pytest.mark.parametrize("drop_sessions", [False, True])
+def test_dovecot_restart_and_open_imap_sessions(small: Sandbox, drop_sessions: bool) -> None:
+    """Logged-in sessions outlive Dovecot's master unless ``drop_sessions``; new logins work."""
     import imaplib
 
     info = small.start(directory_entries=50)
@@ -156,9 +157,13 @@ def test_dovecot_restart_drops_open_imap_sessions(small: Sandbox) -> None:
     conn = imaplib.IMAP4_SSL(info.host, info.imaps_port, ssl_context=ctx, timeout=10)
     conn.login(jean.address, jean.password)
     conn.select("INBOX")
-    small.restart_service("dovecot")
-    with pytest.raises((imaplib.IMAP4.abort, OSError)):
-        conn.noop()
+    small.restart_service("dovecot", drop_sessions=drop_sessions)
+    if drop_sessions:
+        with pytest.raises((imaplib.IMAP4.abort, OSError)):
+            conn.noop()
+    else:
+        assert conn.noop()[0] == "OK"
+        conn.logout()
     again = imaplib.IMAP4_SSL(info.host, info.imaps_port, ssl_context=ctx, timeout=10)
     try:
         assert again.login(jean.address, jean.password)[0] == "OK"
