@@ -106,7 +106,7 @@ MAX_DOWNLOAD_BYTES: Final = 1024**3
 _CHUNK: Final = 1 << 20
 _BATCH: Final = 20_000
 _PROGRESS_EVERY: Final = 16_384
-_FOLD_CACHE: Final = 400_000
+_FOLD_CACHE: Final = 100_000
 
 #: ``progress(lines_read, bytes_read, total_bytes)``; total is None when unknown.
 ImportProgress = Callable[[int, int, int | None], None]
@@ -488,7 +488,7 @@ def build_index(
                 "synchronous = OFF",
                 "locking_mode = EXCLUSIVE",
                 "temp_store = MEMORY",
-                "cache_size = -262144",
+                "cache_size = -65536",
                 "threads = 2",
             ):
                 db.execute(f"PRAGMA {pragma}")
