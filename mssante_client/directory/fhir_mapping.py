@@ -167,7 +167,11 @@ def plan_searches(query: DirectoryQuery, count: int = MAX_COUNT) -> list[FhirSea
     organisation_possible = (wants_type is None or wants_type in _ORGANISATION_TYPES) and not (
         professional
     )
-    if professional_possible:
+    # Without professional criteria the Practitioner leg could only be filtered client side,
+    # i.e. by paging through the whole national directory: skip it when another leg narrows
+    # the search on the server (professionals are then found through their roles).
+    narrowed_elsewhere = bool(_place_params(query, "") or _structure_params(query, ""))
+    if professional_possible and (professional or not narrowed_elsewhere):
         searches.append(
             FhirSearch(
                 "Practitioner",
@@ -180,6 +184,7 @@ def plan_searches(query: DirectoryQuery, count: int = MAX_COUNT) -> list[FhirSea
                 ),
             )
         )
+    if professional_possible:
         searches.append(
             FhirSearch(
                 "PractitionerRole",

@@ -63,7 +63,10 @@ def test_plan_for_professional_criteria_uses_practitioner_and_role_with_chaining
         ({"mailbox_type": "PER"}, ["Practitioner", "PractitionerRole"]),
         ({"family_name": "x"}, ["Practitioner", "PractitionerRole"]),
         ({"family_name": "x", "mailbox_type": "ORG"}, []),
-        ({"city": "Paris"}, ["Practitioner", "PractitionerRole", "Organization"]),
+        ({"city": "Paris"}, ["PractitionerRole", "Organization"]),
+        ({"organisation": "cabinet"}, ["PractitionerRole", "Organization"]),
+        ({"text": "dupont"}, ["Practitioner", "PractitionerRole", "Organization"]),
+        ({}, ["Practitioner", "PractitionerRole", "Organization"]),
     ],
 )
 def test_plan_skips_legs_that_cannot_match(criteria: dict[str, str], resources: list[str]) -> None:
