@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +51,8 @@ class Fault:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    #: Seconds to wait before answering (to make the client time out).
+    delay: float = 0.0
 
 
 def outcome(text: str, code: str = "processing") -> dict[str, Any]:
@@ -214,6 +217,8 @@ class FhirTestServer:
         if lowered.get("esante-api-key") != self.api_key:
             return 401, {}, outcome("Invalid or missing API key", "security")
         if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
             return fault.status, fault.headers, fault.body or outcome(f"fault {fault.status}")
         if resource not in PARAMS:
             return 404, {}, outcome(f"Unknown resource type {resource}", "not-supported")

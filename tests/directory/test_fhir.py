@@ -24,6 +24,7 @@ from mssante_client.errors import (
     ProtocolError,
     QueryError,
     RateLimitedError,
+    TimeoutError,
 )
 from mssante_client.identity import MailboxType
 
@@ -210,6 +211,13 @@ def test_a_foreign_next_link_is_refused(server: FhirTestServer) -> None:
         backend.search_page(DirectoryQuery(family_name="x"), page_size=5, state=state)
     with pytest.raises(QueryError):
         backend.search_page(DirectoryQuery(family_name="x"), page_size=5, state={"leg": "a"})
+
+
+def test_a_silent_server_is_a_timeout(server: FhirTestServer) -> None:
+    server.add_fault("*", Fault(200, delay=2.0))
+    backend = _backend(server, timeout=0.3, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(TimeoutError, match="did not answer in time"):
+        backend.search_page(DirectoryQuery(mailbox_type="ORG"), page_size=5, state=None)
 
 
 def test_unreachable_server_is_connect_error() -> None:
