@@ -119,3 +119,36 @@ def test_reprs_hide_passwords_and_the_patient_ins() -> None:
     assert "***@patient.mssante.test" in text
     assert doctor.address in text
     assert patient.model_dump()["password"] == "s3cr3t-pw"  # still in the JSON document
+
+
+def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from mssante_client.sandbox import default_root
+
+    monkeypatch.setenv("MSSANTE_SANDBOX_ROOT", str(tmp_path / "explicit"))
+    assert default_root() == tmp_path / "explicit"
+    monkeypatch.delenv("MSSANTE_SANDBOX_ROOT")
+    open_home = Path(tempfile.mkdtemp(prefix="mssante-home-"))  # /tmp: traversable parents
+    open_home.chmod(0o755)
+    monkeypatch.setenv("HOME", str(open_home))
+    try:
+        assert default_root() == open_home / ".cache" / "mssante" / "sandbox"
+    finally:
+        shutil.rmtree(open_home)
+    private_home = tmp_path / "private"
+    private_home.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(private_home))
+    fallback = default_root()
+    assert not fallback.is_relative_to(private_home)  # workers could not reach it
+    assert fallback.name.startswith("mssante-sandbox-")
+
+
+def test_unknown_account_is_a_sandbox_error() -> None:
+    from mssante_client.sandbox import SandboxInfo
+
+    info = SandboxInfo.model_construct(accounts=_accounts())
+    assert info.account("JEAN.DUPONT@medecin.mssante.test").address == acc.JEAN
+    with pytest.raises(SandboxError, match="no sandbox account"):
+        info.account("nobody@medecin.mssante.test")
