@@ -18,7 +18,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import errors as email_errors
 from email import policy as email_policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -260,12 +262,12 @@ def parse_received(
     assert isinstance(msg, EmailMessage)
     _collect_defects(msg, "message", defects)
 
-    headers = tuple(_all_headers(msg, defects))
-    sender = _first(_header_addresses(msg, "From", defects))
+    hdrs = _read_headers(msg)
+    sender = _first(_header_addresses(hdrs, "From", defects))
     if sender is None:
-        sender = _first(_header_addresses(msg, "Sender", defects))
-    dnt = _first(_header_addresses(msg, "Disposition-Notification-To", defects))
-    return_path = _return_path(_header_text(msg, "Return-Path", defects))
+        sender = _first(_header_addresses(hdrs, "Sender", defects))
+    dnt = _first(_header_addresses(hdrs, "Disposition-Notification-To", defects))
+    return_path = _return_path(_header_text(hdrs, "Return-Path"))
 
     leaves = list(_leaves(msg, defects))
     text, html, body_parts = _bodies(msg, leaves, defects)
@@ -285,27 +287,27 @@ def parse_received(
         except Exception as exc:
             defects.append(f"report: unreadable ({type(exc).__name__})")
 
-    in_reply_to = _first(_msg_ids(_header_text(msg, "In-Reply-To", defects)))
-    message_id = _first(_msg_ids(_header_text(msg, "Message-ID", defects)))
+    in_reply_to = _first(_msg_ids(_header_text(hdrs, "In-Reply-To")))
+    message_id = _first(_msg_ids(_header_text(hdrs, "Message-ID")))
     return ReceivedMessage(
         uid=uid,
         flags=tuple(str(f) for f in flags),
-        headers=headers,
+        headers=hdrs.ordered,
         sender=sender,
-        reply_to=tuple(_header_addresses(msg, "Reply-To", defects)),
-        to=tuple(_header_addresses(msg, "To", defects)),
-        cc=tuple(_header_addresses(msg, "Cc", defects)),
-        subject=_header_text(msg, "Subject", defects) or "",
-        date=_date(msg, defects),
+        reply_to=tuple(_header_addresses(hdrs, "Reply-To", defects)),
+        to=tuple(_header_addresses(hdrs, "To", defects)),
+        cc=tuple(_header_addresses(hdrs, "Cc", defects)),
+        subject=_header_text(hdrs, "Subject") or "",
+        date=_date(hdrs, defects),
         message_id=message_id,
         in_reply_to=in_reply_to,
-        references=tuple(_msg_ids(_header_text(msg, "References", defects))),
+        references=tuple(_msg_ids(_header_text(hdrs, "References"))),
         text=text,
         html=html,
         attachments=attachments,
         documents=tuple(documents),
         findings=tuple(findings),
-        xmss=_xmss(msg, defects),
+        xmss=_xmss(hdrs),
         disposition_notification_to=dnt,
         return_path=return_path,
         report=report,
@@ -325,38 +327,57 @@ def _collect_defects(part: Message, where: str, defects: list[str]) -> None:
         defects.append(f"{where}: {type(defect).__name__}")
 
 
-def _all_headers(msg: Message, defects: list[str]) -> Iterator[tuple[str, str]]:
-    """Every header in order, decoded (RFC 2047) and unfolded; the raw value if undecodable."""
-    raw_items = msg.raw_items() if isinstance(msg, EmailMessage) else msg.items()
-    for name, raw_value in raw_items:
-        try:
-            value = str(msg.policy.header_fetch_parse(name, raw_value))
-        except Exception as exc:
-            defects.append(f"{name}: unreadable header ({type(exc).__name__})")
-            value = str(raw_value)
-        yield name, " ".join(value.split())
+@dataclass(frozen=True)
+class _Headers:
+    """Each header read once: raw (unfolded) for addresses, decoded for everything else."""
+
+    raw: dict[str, list[str]]
+    decoded: dict[str, list[str]]
+    ordered: tuple[tuple[str, str], ...]
 
 
-def _header_values(msg: Message, name: str, defects: list[str]) -> list[str]:
+def _decode(raw: str) -> str:
+    """RFC 2047 decoding of an unfolded header value; undecodable parts are kept as they are."""
     try:
-        values = msg.get_all(name) or []
-        return [" ".join(str(v).split()) for v in values]
-    except Exception as exc:
-        defects.append(f"{name}: unreadable header ({type(exc).__name__})")
-        return []
+        text = str(make_header(decode_header(raw)))
+    except (LookupError, ValueError, UnicodeError, email_errors.MessageError):
+        text = raw
+    if any("\udc80" <= c <= "\udcff" for c in text):  # raw 8-bit bytes (surrogateescape)
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
 
 
-def _header_text(msg: Message, name: str, defects: list[str]) -> str | None:
-    values = _header_values(msg, name, defects)
+def _read_headers(msg: Message) -> _Headers:
+    raw_items = msg.raw_items() if isinstance(msg, EmailMessage) else msg.items()
+    raw: dict[str, list[str]] = {}
+    decoded: dict[str, list[str]] = {}
+    ordered: list[tuple[str, str]] = []
+    for name, value in raw_items:
+        unfolded = " ".join(str(value).split())
+        text = _decode(unfolded)
+        key = name.lower()
+        raw.setdefault(key, []).append(unfolded)
+        decoded.setdefault(key, []).append(text)
+        ordered.append((name, text))
+    return _Headers(raw, decoded, tuple(ordered))
+
+
+def _header_values(headers: _Headers, name: str) -> list[str]:
+    return headers.decoded.get(name.lower(), [])
+
+
+def _header_text(headers: _Headers, name: str) -> str | None:
+    values = _header_values(headers, name)
     return values[0] if values else None
 
 
-def _header_addresses(msg: Message, name: str, defects: list[str]) -> list[MailAddress]:
+def _header_addresses(headers: _Headers, name: str, defects: list[str]) -> list[MailAddress]:
+    """Addresses split on the RAW value (an encoded display name may hold a comma)."""
     out: list[MailAddress] = []
-    for value in _header_values(msg, name, defects):
+    for value in headers.raw.get(name.lower(), []):
         try:
             pairs = getaddresses([value])
-        except Exception as exc:
+        except Exception as exc:  # the stdlib can raise on hostile headers
             defects.append(f"{name}: unreadable address list ({type(exc).__name__})")
             continue
         for display, address in pairs:
@@ -365,7 +386,7 @@ def _header_addresses(msg: Message, name: str, defects: list[str]) -> list[MailA
                 if address or display:
                     defects.append(f"{name}: an address without @ was ignored")
                 continue
-            out.append(MailAddress(address, display.strip()))
+            out.append(MailAddress(_decode(address), _decode(display)))
     return out
 
 
@@ -381,8 +402,8 @@ def _msg_ids(value: str | None) -> list[str]:
     return _MSG_ID.findall(value) if value else []
 
 
-def _date(msg: Message, defects: list[str]) -> datetime | None:
-    value = _header_text(msg, "Date", defects)
+def _date(headers: _Headers, defects: list[str]) -> datetime | None:
+    value = _header_text(headers, "Date")
     if not value:
         return None
     try:
@@ -392,12 +413,12 @@ def _date(msg: Message, defects: list[str]) -> datetime | None:
         return None
 
 
-def _xmss(msg: Message, defects: list[str]) -> XMssHeaders:
+def _xmss(headers: _Headers) -> XMssHeaders:
     return XMssHeaders(
-        nil=_header_text(msg, h.X_MSS_NIL, defects),
-        codecda=h.parse_codecda(_header_values(msg, h.X_MSS_CODECDA, defects)),
-        ins=h.parse_ins_flag(_header_text(msg, h.X_MSS_INS, defects)),
-        mes=_header_text(msg, h.X_MSS_MES, defects),
+        nil=_header_text(headers, h.X_MSS_NIL),
+        codecda=h.parse_codecda(_header_values(headers, h.X_MSS_CODECDA)),
+        ins=h.parse_ins_flag(_header_text(headers, h.X_MSS_INS)),
+        mes=_header_text(headers, h.X_MSS_MES),
     )
 
 

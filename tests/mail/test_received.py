@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mssante_client.mail import parse_received
+from mssante_client.mail import MailAddress, parse_received
 
 CRLF = b"\r\n"
 
@@ -272,3 +272,15 @@ def test_renamed_xdm_package_is_still_read() -> None:
     received = parse_received(raw)
     assert received.attachments[0].is_xdm
     assert received.findings[0].entry == "IHE_XDM (1).zip"
+
+
+def test_encoded_display_name_with_comma_and_raw_utf8_header() -> None:
+    raw = (
+        b"From: =?utf-8?q?Dupont=2C_J=C3=A9r=C3=B4me?= <jerome@medecin.mssante.test>\r\n"
+        b"To: \"Martin, Anne\" <anne@hopital.mssante.test>, b@hopital.mssante.test\r\n"
+        b"Subject: R\xc3\xa9sultat brut\r\n\r\nx\r\n"
+    )
+    received = parse_received(raw)
+    assert received.sender == MailAddress("jerome@medecin.mssante.test", "Dupont, Jérôme")
+    assert [a.display_name for a in received.to] == ["Martin, Anne", ""]
+    assert received.subject == "Résultat brut"
