@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mssante_client.sandbox import accounts
 from mssante_client.sandbox.pki import CA_SUBJECTS, Pki, build_pki
@@ -56,7 +58,7 @@ def test_client_chains_verify_up_to_the_root(pki: Pki) -> None:
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.RFC822Name) == ["jean.dupont@medecin.mssante.test"]
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert x509.ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
 
 
 def test_server_certificate_names_loopback(pki: Pki) -> None:
@@ -79,7 +81,9 @@ def test_revoked_serial_is_in_the_personnes_crl_only(pki: Pki) -> None:
         for c in (_cert(pki.directory / n) for n in ("root-ca.crt", "ca-org.crt", "ca-per.crt"))
     }
     for crl in crls:
-        assert crl.is_signature_valid(cas[crl.issuer].public_key())
+        issuer_key = cas[crl.issuer].public_key()
+        assert isinstance(issuer_key, rsa.RSAPublicKey)
+        assert crl.is_signature_valid(issuer_key)
         listed = crl.get_revoked_certificate_by_serial_number(revoked.serial)
         is_per = (
             crl.issuer
