@@ -23,6 +23,7 @@ __all__ = [
     "X_MSS_NIL",
     "entity_display_name",
     "format_codecda",
+    "is_msg_id",
     "parse_codecda",
     "parse_ins_flag",
     "person_display_name",
@@ -78,6 +79,11 @@ def validate_msg_id(field: str, value: str) -> str:
     if not _MSG_ID.fullmatch(value):
         raise MessageError(field, "must be an RFC 5322 message id like <id@domain>")
     return value
+
+
+def is_msg_id(value: str | None) -> bool:
+    """Whether ``value`` is an RFC 5322 msg-id we can write back (In-Reply-To, References)."""
+    return bool(value) and _MSG_ID.fullmatch(value or "") is not None
 
 
 def format_codecda(codes: Iterable[str]) -> str | None:

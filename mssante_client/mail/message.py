@@ -469,9 +469,11 @@ class Message:
         subject = received.subject or ""
         if not re.match(r"(?i)\s*re\s*:", subject):
             subject = f"Re: {subject}".strip()
-        refs = list(received.references)
-        if received.message_id and received.message_id not in refs:
-            refs.append(received.message_id)
+        # ids written by other software may not be RFC 5322 msg-ids: thread with those that are
+        parent = received.message_id if h.is_msg_id(received.message_id) else None
+        refs = [r for r in received.references if h.is_msg_id(r)]
+        if parent and parent not in refs:
+            refs.append(parent)
         return cls(
             sender=sender,
             to=to,
@@ -484,7 +486,7 @@ class Message:
             read_receipt=read_receipt,
             dsn=dsn,
             end_of_exchange=end_of_exchange,
-            in_reply_to=received.message_id,
+            in_reply_to=parent,
             references=refs[-20:],
         )
 

@@ -419,3 +419,13 @@ def test_reply_to_a_patient_can_end_the_exchange() -> None:
     assert msg["X-MSS-MES"] == "FIN"
     assert msg["To"] == "279035121518989@patient.mssante.test"
     assert msg["In-Reply-To"] == "<q1@patient.mssante.test>"
+
+
+def test_reply_skips_foreign_non_rfc_message_ids() -> None:
+    raw = (
+        b"From: a@hopital.mssante.test\r\nSubject: x\r\n"
+        b"Message-ID: <no-domain-id>\r\nReferences: <ok@hopital.mssante.test> <bad>\r\n\r\nx\r\n"
+    )
+    reply = Message.reply_to(parse_received(raw), sender=JEAN, body="ok")
+    assert reply.in_reply_to is None
+    assert reply.references == ("<ok@hopital.mssante.test>",)
