@@ -7,6 +7,10 @@ fixed time); "nothing was delivered" is proven with a canary sent afterwards on 
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -75,3 +79,37 @@ def assert_not_delivered(
     sender_box.send(simple_message(sender, [reader_address], canary))
     delivered(reader, canary)
     assert find_subject(reader, subject) == []
+
+
+class LocalPeer:
+    """A loopback listener serving each connection with ``handle(sock)`` in a thread.
+
+    Only for failure modes the real servers cannot produce on demand (no STARTTLS, a certificate
+    for another host, a 4xx answer, a cut after DATA); never a stand-in for Dovecot/Postfix.
+    """
+
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self.handle = handle
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port: int = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError, ssl.SSLError):
+                conn.settimeout(5)
+                self.handle(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)

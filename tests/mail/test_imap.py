@@ -11,7 +11,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import pytest
-from mailb_support import HELENE, JEAN, MailboxFactory, delivered, simple_message, unique
+from mailb_support import (
+    HELENE,
+    JEAN,
+    LocalPeer,
+    MailboxFactory,
+    delivered,
+    simple_message,
+    unique,
+)
 
 from mssante_client.errors import IMAPError, InvalidInputError, TLSRequiredError
 from mssante_client.mail.credentials import Password
@@ -205,43 +213,25 @@ def test_operations_reconnect_after_a_restart(
 
 @pytest.fixture
 def plaintext_imap() -> Iterator[tuple[int, list[bytes]]]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
     lines: list[bytes] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+    def session(conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n")
+        while line := f.readline():
+            lines.append(line)
+            tag = line.split(b" ", 1)[0]
+            if b"CAPABILITY" in line.upper():
+                conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+            elif b"LOGOUT" in line.upper():
+                conn.sendall(b"* BYE\r\n" + tag + b" OK done\r\n")
                 return
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2)
-                f = conn.makefile("rb")
-                conn.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n")
-                while line := f.readline():
-                    lines.append(line)
-                    tag = line.split(b" ", 1)[0]
-                    if b"CAPABILITY" in line.upper():
-                        conn.sendall(
-                            b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n"
-                        )
-                    elif b"LOGOUT" in line.upper():
-                        conn.sendall(b"* BYE\r\n" + tag + b" OK done\r\n")
-                        break
-                    else:
-                        conn.sendall(tag + b" OK done\r\n")
+            else:
+                conn.sendall(tag + b" OK done\r\n")
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield port, lines
-    stop.set()
-    listener.close()
-    t.join(5)
+    peer = LocalPeer(session)
+    yield peer.port, lines
+    peer.close()
 
 
 def test_imap_without_starttls_is_refused_before_any_credential(

@@ -277,3 +277,16 @@ def test_real_postfix_dsns_captured_from_the_sandbox(
     assert received.sender is not None
     assert received.sender.address == "MAILER-DAEMON@mx.mssante.test"
     assert received.return_path == ""  # the null reverse path <>
+
+
+def test_mdn_echoes_a_non_rfc_message_id_exactly() -> None:
+    raw = (
+        b"From: " + JEAN.encode() + b"\r\nReturn-Path: <" + JEAN.encode() + b">\r\n"
+        b"Disposition-Notification-To: " + JEAN.encode() + b"\r\n"
+        b"Message-ID: <legacy-id-without-domain>\r\nSubject: x\r\n\r\nx\r\n"
+    )
+    mdn = build_mdn(parse_received(raw), reporting_mailbox=HELENE)
+    report = parse_received(mdn.data).report
+    assert isinstance(report, DispositionReport)
+    assert report.original_message_id == "<legacy-id-without-domain>"
+    assert b"In-Reply-To" not in mdn.data

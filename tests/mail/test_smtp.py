@@ -8,10 +8,8 @@ after DATA.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from mailb_support import (
     JEAN,
     REVOQUE,
     SECRETARIAT,
+    LocalPeer,
     MailboxFactory,
     assert_not_delivered,
     delivered,
@@ -320,12 +319,8 @@ class ScriptedPeer:
         self.replies = replies
         self.bodies: list[bytes] = []
         self.commands: list[bytes] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.peer = LocalPeer(self.session)
+        self.port = self.peer.port
 
     def reply(self, cmd: bytes, default: bytes) -> bytes | None:
         queue = self.replies.get(cmd)
@@ -363,21 +358,8 @@ class ScriptedPeer:
                     return  # cut the connection
                 s.sendall(out)
 
-    def serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                raw, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with contextlib.suppress(OSError, ssl.SSLError):
-                self.session(raw)
-
     def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
-        self.thread.join(5)
+        self.peer.close()
 
     def mailbox(self, info: SandboxInfo, **kw: Any) -> Mailbox:
         return Mailbox(

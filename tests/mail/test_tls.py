@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from mailb_support import HELENE, JEAN, MailboxFactory, simple_message, unique
+from mailb_support import HELENE, JEAN, LocalPeer, MailboxFactory, simple_message, unique
 
 from mssante_client.errors import (
     CertificateVerificationError,
@@ -147,31 +146,14 @@ def wrong_host_peer(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     )
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(tmp_path / "srv.pem")
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                with server_ctx.wrap_socket(conn, server_side=True):
-                    pass
-            except (ssl.SSLError, OSError):
-                pass
+    def handshake(conn: socket.socket) -> None:
+        with server_ctx.wrap_socket(conn, server_side=True):
+            pass
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield port, tmp_path / "ca.pem"
-    stop.set()
-    listener.close()
-    t.join(5)
+    peer = LocalPeer(handshake)
+    yield peer.port, tmp_path / "ca.pem"
+    peer.close()
 
 
 def test_hostname_mismatch_is_refused(wrong_host_peer: tuple[int, Path]) -> None:
