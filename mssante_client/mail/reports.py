@@ -478,7 +478,7 @@ def build_mdn(
         include_original = "full" if integration else "headers"
     if include_original not in {"full", "headers", "none"}:
         raise MessageError("include_original", "must be 'full', 'headers' or 'none'")
-    original_id = received.message_id
+    original_id = _echoable_id(received.message_id)
 
     subject = received.subject or ""
     if integration is not None:
@@ -533,6 +533,16 @@ def build_mdn(
     return ComposedMessage(mail_from="", recipients=(str(target),), data=data, message_id=mid)
 
 
+def _echoable_id(message_id: str | None) -> str | None:
+    """The original Message-ID as it must be echoed (even if not RFC 5322), unless unsafe."""
+    if not message_id or not message_id.isascii():
+        return None
+    try:
+        return h.safe_header_value("Original-Message-ID", message_id)
+    except MessageError:
+        return None
+
+
 def _notification(
     reporter: MSSanteAddress,
     target: object,
@@ -551,7 +561,7 @@ def _notification(
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     mid = h.validate_msg_id("Message-ID", message_id or make_msgid(domain=reporter.domain))
     msg["Message-ID"] = mid
-    if original_id:
+    if original_id and h.is_msg_id(original_id):
         msg["In-Reply-To"] = original_id
         msg["References"] = original_id
     if nil is not None:
@@ -613,7 +623,7 @@ def build_integration_error_mail(
             "fichiers.\n"
         )
     msg, mid = _notification(
-        reporter, target, subject, text, received.message_id, nil, now, message_id
+        reporter, target, subject, text, _echoable_id(received.message_id), nil, now, message_id
     )
     original = _original_part(received, headers_only=False)
     original["Content-Disposition"] = 'attachment; filename="message_original.eml"'
