@@ -170,8 +170,8 @@ class Sandbox:
                 )
             return running
         check_entry_count(directory_entries)
+        self.stop()  # leftovers of a half-dead sandbox in this root (they may hold its ports)
         self._preflight()
-        self.stop()  # leftovers of a half-dead sandbox in this root
         layout = self.layout
         prepare_root(layout)
         progress("sandbox: generating the test PKI")

@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,6 +215,22 @@ def test_another_root_cannot_take_the_same_ports(small: Sandbox, scratch: Path) 
     with pytest.raises(SandboxError, match="ports already in use"):
         other.start(directory_entries=50)
     assert small.status() is not None
+
+
+def test_half_dead_sandbox_is_restarted_whole(small: Sandbox) -> None:
+    import os
+    import signal
+
+    before = small.start(directory_entries=50)
+    os.kill(before.pids["whitelist"], signal.SIGKILL)  # a daemon we started dies
+    deadline = time.monotonic() + 10
+    while small.status() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert small.status() is None
+    after = small.start(directory_entries=50)
+    assert set(after.pids.values()).isdisjoint(before.pids.values())
+    assert not any(_alive(pid) for pid in before.pids.values())
+    assert all(_listening(h, p) for h, p in _all_endpoints(after))
 
 
 def _group(pgid: int) -> list[int]:
