@@ -117,6 +117,31 @@ __all__ += [
     "build_mdn",
     "parse_received",
 ]
+from .mail.credentials import OAuth2Mechanism  # noqa: E402
+from .mail.endpoint import Security  # noqa: E402
+from .mail.imap_parse import Envelope, EnvelopeAddress, FolderInfo  # noqa: E402
+from .mail.mailbox import EnvelopeSync, MessageSync, TrustPolicy  # noqa: E402
+from .mail.smtp import (  # noqa: E402
+    AllRecipientsRefusedError,
+    DeliveryUncertainError,
+    RecipientResult,
+    RetryPolicy,
+)
+
+__all__ += [
+    "AllRecipientsRefusedError",
+    "DeliveryUncertainError",
+    "Envelope",
+    "EnvelopeAddress",
+    "EnvelopeSync",
+    "FolderInfo",
+    "MessageSync",
+    "OAuth2Mechanism",
+    "RecipientResult",
+    "RetryPolicy",
+    "Security",
+    "TrustPolicy",
+]
 
 # --- directory (issue 5) ---------------------------------------------------------------------
 from .directory import (  # noqa: E402
