@@ -109,7 +109,6 @@ CREATE_TABLES: Final = (
 
 #: Created after the bulk insert: building a B-tree once is much cheaper than maintaining it.
 CREATE_INDEXES: Final = (
-    "CREATE UNIQUE INDEX mailbox_address ON mailbox (address)",
     "CREATE INDEX mailbox_id_nat_ps ON mailbox (id_nat_ps)",
     "CREATE INDEX mailbox_type ON mailbox (mailbox_type)",
     "CREATE INDEX mailbox_profession ON mailbox (profession_code, specialty_code)",
