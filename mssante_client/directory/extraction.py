@@ -9,9 +9,10 @@ Edges only live here (HTTP download, zip archive, files, sqlite3); the line form
 :mod:`.extraction_format` and the SQL in :mod:`.extraction_index`.
 
 A refresh never changes the index in place: it builds a new SQLite file next to it and swaps it
-in with :func:`os.replace`. Every search opens the index for its own duration (read-only,
-``immutable``), so it sees the old file or the new one, never a mix. (POSIX semantics: on Windows
-a file open by a reader cannot be replaced.)
+in with :func:`os.replace`. Every search runs on one read-only, ``immutable`` connection bound to
+one file (each thread keeps its own and reopens it when the path points to a new file), so it
+sees the old index or the new one, never a mix. (POSIX semantics: on Windows a file open by a
+reader cannot be replaced.)
 """
 
 from __future__ import annotations
