@@ -226,9 +226,7 @@ class OAuth2Token:
         try:
             tok = self.provider()
         except Exception as exc:
-            raise TokenError(
-                f"the token provider failed ({exc.__class__.__name__})"
-            ) from None
+            raise TokenError(f"the token provider failed ({exc.__class__.__name__})") from None
         if not isinstance(tok, str) or not tok or any(c in tok for c in "\x00\x01\r\n "):
             raise TokenError("the token provider returned no usable token")
         return tok

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..errors import InvalidInputError, TokenError
 from . import sasl
 from .credentials import ClientCertificate, Credentials, OAuth2Mechanism, OAuth2Token, Password
 
@@ -47,11 +48,15 @@ def initial_response(
     if isinstance(credentials, Password):
         return sasl.plain(user, credentials.secret)
     if isinstance(credentials, OAuth2Token):
-        if credentials.mechanism is OAuth2Mechanism.OAUTHBEARER:
-            return sasl.oauthbearer(
-                user, credentials.token(), host=endpoint.host, port=endpoint.port
-            )
-        return sasl.xoauth2(user, credentials.token())
+        token = credentials.token()
+        try:
+            if credentials.mechanism is OAuth2Mechanism.OAUTHBEARER:
+                return sasl.oauthbearer(user, token, host=endpoint.host, port=endpoint.port)
+            return sasl.xoauth2(user, token)
+        except InvalidInputError as exc:
+            if exc.field == "token":  # not an RFC 6750 b64token: the provider's fault
+                raise TokenError("the token provider returned a malformed bearer token") from None
+            raise
     raise TypeError(f"unsupported credentials: {type(credentials).__name__}")
 
 

@@ -174,7 +174,7 @@ class ImapTransport:
                 try:
                     conn.starttls(ssl_context=ctx)
                 except ssl.SSLError as exc:
-                            raise translate_ssl_error(exc, where) from exc
+                    raise translate_ssl_error(exc, where) from exc
                 except imaplib.IMAP4.error as exc:
                     raise TLSRequiredError(f"{where}: STARTTLS failed") from exc
             if not isinstance(conn.sock, ssl.SSLSocket):  # pragma: no cover - guarded above
@@ -186,8 +186,11 @@ class ImapTransport:
         except _TRANSPORT_ERRORS as exc:
             _shutdown(conn)
             if isinstance(exc, ssl.SSLError):
-                    raise translate_ssl_error(exc, where) from exc
+                raise translate_ssl_error(exc, where) from exc
             raise ConnectionLostError(f"{where}: connection lost while opening") from exc
+        except imaplib.IMAP4.error as exc:
+            _shutdown(conn)
+            raise IMAPError(f"{where}: the server refused a command while opening") from exc
         except BaseException:
             _shutdown(conn)
             raise
@@ -521,9 +524,7 @@ class ImapTransport:
                 remaining = end - time.monotonic()
                 if remaining <= 0 or not _readable(conn, remaining):
                     break
-                new_mail, exists = _track(
-                    parse_idle_line(self._readline(conn)), new_mail, exists
-                )
+                new_mail, exists = _track(parse_idle_line(self._readline(conn)), new_mail, exists)
             conn.send(b"DONE\r\n")
             while True:  # until the tagged completion of IDLE
                 line = self._readline(conn)
@@ -580,4 +581,3 @@ def _readable(conn: imaplib.IMAP4, seconds: float) -> bool:
     except (OSError, ValueError) as exc:
         raise _Lost("select failed") from exc
     return bool(ready)
-

@@ -30,6 +30,7 @@ from ..errors import (
     ConnectError,
     ConnectionLostError,
     MessageError,
+    MssanteError,
     RecipientsRefusedError,
     SMTPError,
     TLSRequiredError,
@@ -231,6 +232,15 @@ class SmtpTransport:
                 self._ehlo(conn, where)
             if self._authenticate(conn, where):
                 self._ehlo(conn, where)  # servers add extensions after AUTH (Dovecot: DSN)
+        except MssanteError:
+            conn.close()
+            raise
+        except ssl.SSLError as exc:
+            conn.close()
+            raise translate_ssl_error(exc, where) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            conn.close()
+            raise ConnectionLostError(f"{where}: connection lost while opening") from exc
         except BaseException:
             conn.close()
             raise
@@ -421,4 +431,3 @@ class SmtpTransport:
             len(results),
         )
         return tuple(results)
-

@@ -197,3 +197,20 @@ def test_provider_failure_is_a_token_error_without_its_message() -> None:
 def test_empty_password_refused() -> None:
     with pytest.raises(ConfigurationError):
         Password("")
+
+
+def test_initial_response_per_credential_kind() -> None:
+    from mssante_client.mail.endpoint import Endpoint, initial_response
+    from mssante_client.mail.sasl import SaslMechanism
+
+    ep = Endpoint("mail.example.test", 587)
+    user = "jean.dupont@medecin.mssante.test"
+    resp = initial_response(Password("pw-Secret"), user, ep)
+    assert resp is not None and resp.mechanism is SaslMechanism.PLAIN
+    tok = initial_response(OAuth2Token(lambda: "abc.def.ghi"), user, ep)
+    assert tok is not None and tok.mechanism is SaslMechanism.XOAUTH2
+    assert b"abc.def.ghi" in tok.payload and "abc.def.ghi" not in repr(tok)
+    bearer = initial_response(OAuth2Token(lambda: "t0k", OAuth2Mechanism.OAUTHBEARER), user, ep)
+    assert bearer is not None and bearer.payload.startswith(b"n,a=")
+    with pytest.raises(TokenError):  # not an RFC 6750 b64token: the provider's fault
+        initial_response(OAuth2Token(lambda: "bad!token"), user, ep)
