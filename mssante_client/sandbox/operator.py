@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import secrets
@@ -143,8 +144,13 @@ class Sandbox:
 
     @property
     def _instance(self) -> str:
-        """Dovecot ``instance_name`` (also the prefix of its workers' process titles)."""
-        return f"mssante-sandbox-{self.port_base}"
+        """Dovecot ``instance_name``, also the prefix of its workers' process titles.
+
+        It names the root (by a hash), so that stopping a stale sandbox never matches the
+        workers of another one running on the same port base from another root.
+        """
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
+        return f"mssante-sandbox-{self.port_base}-{digest}"
 
     def _terminate(self, service: str, pid: int, *, workers: bool = True) -> None:
         """Stop the daemon ``pid``; with ``workers``, also whatever it left running.

@@ -61,6 +61,20 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _group(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid`` (read from /proc, independently)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+    return found
+
+
 def _cli(*argv: str) -> int:
     return main(list(argv))
 
@@ -210,11 +224,17 @@ def test_publishing_a_new_whitelist_changes_its_etag(small: Sandbox) -> None:
 
 
 def test_another_root_cannot_take_the_same_ports(small: Sandbox, scratch: Path) -> None:
-    small.start(directory_entries=50)
+    """...and that other sandbox never claims our processes (its start first stops its own)."""
+    info = small.start(directory_entries=50)
     other = Sandbox(scratch, port_base=PORT_BASE)
     with pytest.raises(SandboxError, match="ports already in use"):
         other.start(directory_entries=50)
-    assert small.status() is not None
+    other.stop()
+    assert small.status() == info
+    for service, pid in info.pids.items():
+        ours = _group(pid)
+        assert ours and all(small._owns(service, p) for p in ours)
+        assert not any(other._owns(service, p) for p in ours)
 
 
 def test_half_dead_sandbox_is_restarted_whole(small: Sandbox) -> None:
@@ -231,20 +251,6 @@ def test_half_dead_sandbox_is_restarted_whole(small: Sandbox) -> None:
     assert set(after.pids.values()).isdisjoint(before.pids.values())
     assert not any(_alive(pid) for pid in before.pids.values())
     assert all(_listening(h, p) for h, p in _all_endpoints(after))
-
-
-def _group(pgid: int) -> list[int]:
-    """Live processes whose process group is ``pgid`` (read from /proc, independently)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                found.append(int(entry.name))
-    return found
 
 
 def test_stop_leaves_no_process_and_frees_the_ports(small: Sandbox) -> None:
