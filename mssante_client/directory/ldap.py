@@ -12,7 +12,7 @@ Why it looks like this:
   the Simple Paged Results control; a page size the server refuses (``adminLimitExceeded``) is
   halved until accepted; a size or time limit hit anyway returns what was allowed, flagged
   ``truncated``. The caller's page size is independent of the LDAP one: entries are read ahead
-  and kept until asked for.
+  and kept until asked for, and the next server page is requested as soon as one arrives.
 - **Cursors survive a lost connection.** A cursor records how many entries (in server order) were
   consumed. The live paged search is kept while it is the connection's current one; otherwise,
   or after a reconnect, the search is re-run and that many entries skipped.
@@ -26,12 +26,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import queue
 import secrets
 import socket
 import ssl
-import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from importlib import resources
@@ -68,8 +65,6 @@ _log = logging.getLogger("mssante_client.directory")
 _T = TypeVar("_T")
 RawEntry = tuple[str, dict[str, list[bytes]]]
 
-#: A reader whose pages nobody fetched for this long stops (the caller can start over).
-_ABANDONED_AFTER = 300.0
 #: slapd's default ``size.pr``: the largest page most servers accept.
 DEFAULT_LDAP_PAGE_SIZE = 500
 _IGC_ROOT_RESOURCE = "igc-sante-racine-elementaire.pem"
@@ -164,57 +159,28 @@ class _PagedSearch:
         self.reader: _PageReader | None = None
 
 
-#: (entries, truncated, done, error) handed from the reader thread to the caller.
-_Chunk = tuple[list[RawEntry], bool, bool, BaseException | None]
+class _PageReader:
+    """The server side of one paged search on one connection: cookie, read-ahead, limits.
 
-
-class _PageReader(threading.Thread):
-    """Reads the server pages of one search in the background, one page ahead.
-
-    Why a thread: python-ldap releases the GIL while libldap waits for, decrypts and frames a
-    page, so that work overlaps with the caller mapping the previous page to models, and the
-    server is never left waiting for us to read. Errors are handed over, not raised here: the
-    caller translates them and decides on a reconnect.
+    The request for the next page is sent as soon as a page arrives, so that the server
+    prepares it while the caller maps this one to models.
     """
 
     def __init__(self, owner: LDAPDirectory, conn: Any, filterstr: str, skip: int) -> None:
-        super().__init__(name="mssante-ldap-pages", daemon=True)
         self.owner = owner
         self.conn = conn
         self.filterstr = filterstr
         self.generation = owner._generation
         #: server entries seen so far by this reader (those skipped included)
         self.seen = 0
+        #: entries the server sends again that the caller already consumed (after a restart)
         self.skip = skip
         self.cookie = b""
         self.pending: int | None = None
-        self.chunks: queue.Queue[_Chunk] = queue.Queue(maxsize=2)
-        self.stopping = threading.Event()
 
-    def run(self) -> None:
-        try:
-            while not self.stopping.is_set():
-                entries, truncated, done = self._page()
-                if not self._put((entries, truncated, done, None)) or done:
-                    return
-        except Exception as exc:  # handed to the caller, who translates it
-            self._put(([], False, True, exc))
-
-    def _put(self, chunk: _Chunk) -> bool:
-        deadline = time.monotonic() + _ABANDONED_AFTER
-        while not self.stopping.is_set() and time.monotonic() < deadline:
-            try:
-                self.chunks.put(chunk, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False  # stopped, or nobody came for the pages: the caller will start over
-
-    def stop(self, *, abandon: bool) -> None:
-        """Stop reading; with ``abandon``, tell the server to drop the page requested ahead."""
-        self.stopping.set()
-        self.join(self.owner._timeout + 1)
-        if abandon and self.pending is not None and not self.is_alive():
+    def abandon(self) -> None:
+        """Tell the server to drop the page requested ahead, which nobody will read."""
+        if self.pending is not None:
             with contextlib.suppress(ldap.LDAPError):
                 self.conn.abandon_ext(self.pending)
         self.pending = None
@@ -241,7 +207,7 @@ class _PageReader(threading.Thread):
             self.skip -= dropped
         return entries
 
-    def _page(self) -> tuple[list[RawEntry], bool, bool]:
+    def next_page(self) -> tuple[list[RawEntry], bool, bool]:
         """The next page: (entries, truncated, done). Requests the following page at once."""
         o = self.owner
         while True:
@@ -263,7 +229,7 @@ class _PageReader(threading.Thread):
         for c in controls or ():
             if c.controlType == SimplePagedResultsControl.controlType:
                 self.cookie = c.cookie
-        if self.cookie and not self.stopping.is_set():
+        if self.cookie:
             self.pending = self._send()  # the server prepares it while the caller maps this one
         return self._keep(data), False, not self.cookie
 
@@ -491,32 +457,17 @@ class LDAPDirectory:
     # --- paged search ----------------------------------------------------------------------
 
     def _next_chunk(self, conn: Any, *, search: _PagedSearch) -> None:
-        """Move the next page of ``search`` from its reader into its buffer."""
+        """Read the next server page of ``search`` into its buffer."""
         reader = search.reader
         if reader is None or reader.generation != self._generation:
             # first page, or the connection changed under the search (its cookie is void):
             # run it from the start and drop what the caller already consumed
-            if reader is not None:
-                reader.stop(abandon=False)
             reader = search.reader = _PageReader(self, conn, search.filterstr, search.position)
-            reader.start()
-        waited = 0.0
-        while True:
-            try:
-                entries, truncated, done, error = reader.chunks.get(timeout=0.25)
-                break
-            except queue.Empty:
-                waited += 0.25
-                if not reader.is_alive() and reader.chunks.empty():
-                    # the reader gave up waiting for us: start over from where we are
-                    search.reader = None
-                    self._next_chunk(conn, search=search)
-                    return
-                if waited > 3 * self._timeout:
-                    raise TimeoutError(f"LDAP {self.uri}: no page within {waited:g} s") from None
-        if error is not None:
+        try:
+            entries, truncated, done = reader.next_page()
+        except BaseException:
             search.reader = None
-            raise error
+            raise
         search.buffer.extend(entries)
         search.truncated = search.truncated or truncated
         if done:
@@ -524,9 +475,9 @@ class LDAPDirectory:
             search.reader = None
 
     def _stop(self, search: _PagedSearch) -> None:
-        if search.reader is not None:
-            search.reader.stop(abandon=search.reader.generation == self._generation)
-            search.reader = None
+        reader, search.reader = search.reader, None
+        if reader is not None and reader.generation == self._generation:
+            reader.abandon()
 
     def _peek(self, search: _PagedSearch) -> RawEntry | None:
         while not search.buffer:

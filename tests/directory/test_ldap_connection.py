@@ -198,26 +198,6 @@ def test_reconnect_in_the_middle_of_paging(
     assert set(got) == oracle.expected(department="69")
 
 
-def test_paging_resumes_after_an_idle_pause(
-    sandbox: SandboxInfo, bal_base: str, oracle: Oracle, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The background reader stops when nobody fetches its pages; paging then starts over."""
-    import time
-
-    import mssante_client.directory.ldap as ldap_backend
-
-    monkeypatch.setattr(ldap_backend, "_ABANDONED_AFTER", 0.3)
-    b = backend(sandbox, bal_base, ldap_page_size=50)
-    with Directory(b) as d:
-        first = d.search(department="75", page_size=40)
-        time.sleep(1.0)  # the reader gives up: its read-ahead pages are not kept
-        got = mails(first.results) + mails(
-            d.iter_search(department="75", page_size=40, cursor=first.next_cursor)
-        )
-    assert len(got) == len(set(got))
-    assert set(got) == oracle.expected(department="75")
-
-
 @pytest.mark.parametrize("scheme", ["starttls", "ldaps"])
 def test_host_name_is_checked(sandbox: SandboxInfo, bal_base: str, scheme: str) -> None:
     """The server certificate names localhost / 127.0.0.1: another name for it is refused."""
