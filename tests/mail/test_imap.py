@@ -245,3 +245,30 @@ def test_imap_without_starttls_is_refused_before_any_credential(
     assert b"CAPABILITY" in wire  # the peer was really talked to
     assert b"AUTHENTICATE" not in wire and b"LOGIN" not in wire.upper().replace(b"LOGOUT", b"")
     assert b"never-on-the-wire" not in wire
+
+
+def test_move_without_the_move_extension(folder_box: tuple[Mailbox, str]) -> None:
+    """COPY + \\Deleted + UID EXPUNGE path, on the real server with MOVE hidden from us."""
+    mb, folder = folder_box
+    stay, go = unique("stay"), unique("go")
+    mb.append(raw_message(stay), folder)
+    mb.append(raw_message(go), folder)
+    uids = {e.subject: e.uid for e in mb.envelopes(folder).envelopes}
+    dest = folder + "-copy"
+    mb.create_folder(dest)
+    mb._imap._caps = mb._imap.capabilities - {"MOVE"}
+    mb.move([uids[go]], dest, folder)
+    assert [e.subject for e in mb.envelopes(folder).envelopes] == [stay]
+    assert [e.subject for e in mb.envelopes(dest).envelopes] == [go]
+
+
+def test_idle_falls_back_to_polling_without_the_extension(open_mailbox: MailboxFactory) -> None:
+    reader = open_mailbox(HELENE)
+    reader.folders()
+    reader._imap._caps = reader._imap.capabilities - {"IDLE"}
+    sender = open_mailbox(JEAN)
+    t, result = _idle_in_thread(reader, timeout=60)
+    time.sleep(1.0)
+    sender.send(simple_message(JEAN, [HELENE], unique("poll")))
+    t.join(70)
+    assert result == [True]
