@@ -120,7 +120,9 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def bench_search(index: Path, raw: Path, queries: int) -> list[tuple[str, float, float, int]]:
+def bench_search(
+    index: Path, raw: Path, queries: int
+) -> list[tuple[str, float, float, float, int]]:
     from mssante_client.directory.extraction import ExtractionBackend
     from mssante_client.directory.extraction_gen import FAMILY_NAMES, GIVEN_NAMES, PLACES
     from mssante_client.directory.query import DirectoryQuery
@@ -128,19 +130,21 @@ def bench_search(index: Path, raw: Path, queries: int) -> list[tuple[str, float,
     rng = random.Random(42)
     backend = ExtractionBackend(index)
     raw_db = sqlite3.connect(f"file:{raw}?mode=ro", uri=True)
-    rows: list[tuple[str, float, float, int]] = []
+    rows: list[tuple[str, float, float, float, int]] = []
 
     def measure(label: str, make: Any) -> None:
         times: list[float] = []
+        cpu: list[float] = []
         found = 0
         for _ in range(queries):
             query = make()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             page = backend.search_page(query, page_size=20, state=None)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
             found += len(page.results)
         p50, p95 = _percentiles(times)
-        rows.append((label, p50, p95, found))
+        rows.append((label, p50, p95, statistics.median(cpu), found))
 
     def name_city() -> tuple[str, str]:
         family = rng.choice(FAMILY_NAMES)
@@ -156,33 +160,39 @@ def bench_search(index: Path, raw: Path, queries: int) -> list[tuple[str, float,
 
     index_db = sqlite3.connect(f"file:{index}?mode=ro&immutable=1", uri=True)
     times = []
+    cpu = []
     for _ in range(queries):
         family, city = name_city()
         sql = compile_search(DirectoryQuery(family_name=family, city=city), after=None, limit=21)
         assert sql is not None
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         index_db.execute(sql.page, sql.page_params).fetchall()
         index_db.execute(sql.count, sql.count_params).fetchone()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     p50, p95 = _percentiles(times)
-    rows.append(("  of which SQL (page + count)", p50, p95, 0))
+    rows.append(("  of which SQL (page + count)", p50, p95, statistics.median(cpu), 0))
     index_db.close()
 
     # the same questions on the raw table, with LIKE scans
     times = []
+    cpu = []
     found = 0
     for _ in range(max(5, queries // 20)):
         prefix, city = name_city()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         hits = raw_db.execute(
             'SELECT * FROM raw WHERE "Nom d\'exercice" LIKE ? '
             'AND "L6LIGNEACHEMINEMENT structure BAL" LIKE ? LIMIT 20',
             (prefix + "%", f"%{city}%"),
         ).fetchall()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         found += len(hits)
     p50, p95 = _percentiles(times)
-    rows.append(("baseline: raw LIKE scan, name prefix + city", p50, p95, found))
+    rows.append(
+        ("baseline: raw LIKE scan, name prefix + city", p50, p95, statistics.median(cpu), found)
+    )
 
     measure(
         "given name prefix + department",
@@ -290,16 +300,19 @@ def main() -> None:
                 os.replace(root / name, args.keep / name)
 
 
-def _print_searches(rows: list[tuple[str, float, float, int]]) -> None:
-    print("\n| search (page of 20, with total) | p50 ms | p95 ms | results |")
-    print("|---|---|---|---|")
-    for label, p50, p95, found in rows:
-        print(f"| {label} | {p50 * 1000:.2f} | {p95 * 1000:.2f} | {found:,} |")
-    sdk_p50 = rows[0][1]
-    base_p50 = rows[2][1]
+def _print_searches(rows: list[tuple[str, float, float, float, int]]) -> None:
+    print("\n| search (page of 20, with total) | p50 ms | p95 ms | CPU p50 ms | results |")
+    print("|---|---|---|---|---|")
+    for label, p50, p95, cpu_p50, found in rows:
+        figures = f"{p50 * 1000:.2f} | {p95 * 1000:.2f} | {cpu_p50 * 1000:.2f}"
+        print(f"| {label} | {figures} | {found:,} |")
+    sdk_p50, sdk_cpu = rows[0][1], rows[0][3]
+    base_p50, base_cpu = rows[2][1], rows[2][3]
     print(
-        f"\nname prefix + city: SDK p50 / baseline p50 = {sdk_p50 / base_p50:.4f}; "
-        f"target p50 < 10 ms: {'met' if sdk_p50 < 0.010 else 'NOT met'}"
+        f"\nname prefix + city: SDK / baseline p50 = {sdk_p50 / base_p50:.3f} (wall), "
+        f"{sdk_cpu / base_cpu:.3f} (CPU); target p50 < 10 ms: "
+        f"wall {'met' if sdk_p50 < 0.010 else 'NOT met'}, "
+        f"CPU {'met' if sdk_cpu < 0.010 else 'NOT met'}"
     )
 
 
