@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
@@ -103,62 +103,49 @@ class LDAPMapping:
 
     def attributes(self) -> list[str]:
         """Every attribute to request from the server."""
-        names = [
-            self.mail,
-            self.mailbox_type,
-            self.family_name,
-            self.given_name,
-            self.common_name,
-            self.display_name,
-            self.civility,
-            self.description,
-            self.id_nat_ps,
-            self.rpps,
-            self.adeli,
-            self.profession_code,
-            self.profession_label,
-            self.specialty_code,
-            self.specialty_label,
-            self.organisation,
-            self.service,
-            self.finess,
-            self.siret,
-            self.id_nat_struct,
-            self.street,
-            self.city,
-            self.postal_code,
-            self.department,
-            self.dematerialisation,
-        ]
-        return [n for n in dict.fromkeys(names) if n]
+        return [n for n in dict.fromkeys(getattr(self, f) for f in _FIELDS) if n]
 
     def parse_type(self, value: str | None) -> MailboxType | None:
         if value is None:
             return None
         return _type_table(self).get(value.strip().upper())
 
-    def names(self, *, lower: bool = False) -> _Names:
-        """The attribute names ("" for an absent one), optionally lower-cased, for lookups."""
-        return _names(self, lower)
 
-
-class _Names:
-    """Attribute names of a mapping as plain strings (attribute access, like the mapping)."""
-
-    def __init__(self, mapping: LDAPMapping, lower: bool) -> None:
-        for f in fields(mapping):
-            value = getattr(mapping, f.name)
-            if f.name != "object_class" and (value is None or isinstance(value, str)):
-                value = value or ""
-                setattr(self, f.name, value.lower() if lower else value)
-
-    def __getattr__(self, name: str) -> str:  # only for type checkers; set in __init__
-        raise AttributeError(name)
+#: The mapped fields, in the order :func:`entry_to_model` reads them.
+_FIELDS: Final = (
+    "mail",
+    "mailbox_type",
+    "family_name",
+    "given_name",
+    "common_name",
+    "display_name",
+    "civility",
+    "description",
+    "id_nat_ps",
+    "rpps",
+    "adeli",
+    "profession_code",
+    "profession_label",
+    "specialty_code",
+    "specialty_label",
+    "organisation",
+    "service",
+    "finess",
+    "siret",
+    "id_nat_struct",
+    "street",
+    "city",
+    "postal_code",
+    "department",
+    "dematerialisation",
+)
 
 
 @functools.cache
-def _names(mapping: LDAPMapping, lower: bool) -> _Names:
-    return _Names(mapping, lower)
+def _lookup_names(mapping: LDAPMapping, lower: bool) -> tuple[str, ...]:
+    """The attribute of each of :data:`_FIELDS` ("" when unmapped), optionally lower-cased."""
+    names = (getattr(mapping, f) or "" for f in _FIELDS)
+    return tuple(n.lower() if lower else n for n in names)
 
 
 @functools.cache
@@ -257,16 +244,42 @@ def entry_to_model(
     """The model of one mailbox entry; None if it has no usable address (logged).
 
     Attribute names are matched case-insensitively (servers answer with the schema's case).
+    Written for speed: it runs once per entry of every search.
     """
     m = mapping
     if entry.keys() <= _known(m):  # the server spells every name as the mapping does
-        values = {k: v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
-        names = m.names()
+        names = _lookup_names(m, False)
     else:
-        values = {k.lower(): v[0].decode("utf-8", "replace") for k, v in entry.items() if v}
-        names = m.names(lower=True)
-    get = values.get
-    mail = get(names.mail)
+        entry = {k.lower(): v for k, v in entry.items()}
+        names = _lookup_names(m, True)
+    get = entry.get
+    (
+        mail,
+        raw_type,
+        family_name,
+        given_name,
+        common_name,
+        display_name,
+        civility,
+        description,
+        raw_ps,
+        raw_rpps,
+        raw_adeli,
+        profession_code,
+        profession_label,
+        specialty_code,
+        specialty_label,
+        organisation,
+        service,
+        raw_finess,
+        raw_siret,
+        raw_struct,
+        street,
+        city,
+        postal_code,
+        department,
+        demat,
+    ) = [v[0].decode("utf-8", "replace") if (v := get(n)) else None for n in names]
     if mail is None:
         _log.warning("directory entry %s has no %s attribute; skipped", dn, m.mail)
         return None
@@ -275,42 +288,33 @@ def entry_to_model(
     except InvalidInputError:
         _log.warning("directory entry %s has an invalid mailbox address; skipped", dn)
         return None
-    mailbox_type = m.parse_type(get(names.mailbox_type))
-    demat = get(names.dematerialisation)
+    mailbox_type = m.parse_type(raw_type)
     mailbox = _make(
         DirectoryMailbox,
         address=address,
         type=mailbox_type,
-        description=get(names.description),
-        service=get(names.service),
+        description=description,
+        service=service,
         dematerialisation=None if demat is None else demat.upper() == "TRUE",
     )
-    postal_code, city, street = get(names.postal_code), get(names.city), get(names.street)
-    raw_finess, raw_siret, raw_struct = (
-        get(names.finess),
-        get(names.siret),
-        get(names.id_nat_struct),
-    )
-    finess = None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True)
-    siret = None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True)
     common: dict[str, Any] = {
         "mailboxes": (mailbox,),
-        "addresses": (_place(street, postal_code, city, get(names.department)),)
+        "addresses": (_place(street, postal_code, city, department),)
         if (postal_code or city or street)
         else (),
-        "organisation_name": get(names.organisation),
-        "finess": finess,
-        "siret": siret,
+        "organisation_name": organisation,
+        "finess": None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True),
+        "siret": None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True),
         "id_nat_struct": None
         if raw_struct is None
         else _identifier(IdNatStruct, raw_struct, dn, shared=True),
         "source": "ldap",
         "source_id": dn,
     }
-    raw_rpps = get(names.rpps)
     rpps = None if raw_rpps is None else _identifier(RPPS, raw_rpps, dn)
-    raw_ps = get(names.id_nat_ps)
-    if raw_ps is not None and rpps is not None and raw_ps == f"8{rpps}":
+    if raw_ps is None:
+        id_nat_ps = None
+    elif rpps is not None and raw_ps == f"8{rpps}":
         id_nat_ps = _trusted(IdNatPS, raw_ps)
     else:
         id_nat_ps = _identifier(IdNatPS, raw_ps, dn)
@@ -318,13 +322,7 @@ def entry_to_model(
         mailbox_type is None and (id_nat_ps is not None or rpps is not None)
     )
     if not is_person:
-        return _make(
-            Organisation,
-            kind="organisation",
-            name=get(names.display_name) or get(names.common_name),
-            **common,
-        )
-    raw_adeli = get(names.adeli)
+        return _make(Organisation, kind="organisation", name=display_name or common_name, **common)
     adeli = None if raw_adeli is None else _identifier(ADELI, raw_adeli, dn)
     if id_nat_ps is None and rpps is not None:
         id_nat_ps = _trusted(IdNatPS, f"8{rpps}")
@@ -332,21 +330,19 @@ def entry_to_model(
         id_nat_ps = _trusted(IdNatPS, f"0{adeli}")
     if rpps is None and id_nat_ps is not None:
         rpps = id_nat_ps.rpps
-    profession_code = get(names.profession_code)
-    specialty_code = get(names.specialty_code)
     return _make(
         Professional,
         kind="professional",
-        family_name=get(names.family_name),
-        given_name=get(names.given_name),
-        civility=get(names.civility),
+        family_name=family_name,
+        given_name=given_name,
+        civility=civility,
         id_nat_ps=id_nat_ps,
         rpps=rpps,
         adeli=adeli,
-        profession=_concept("profession", profession_code, get(names.profession_label))
+        profession=_concept("profession", profession_code, profession_label)
         if profession_code
         else None,
-        specialty=_concept("specialty", specialty_code, get(names.specialty_label))
+        specialty=_concept("specialty", specialty_code, specialty_label)
         if specialty_code
         else None,
         **common,
