@@ -42,6 +42,7 @@ from ..errors import (
     HTTPStatusError,
     IntegrityError,
     InvalidInputError,
+    ProtocolError,
     TimeoutError,
     TransportError,
     XMLError,
@@ -366,9 +367,20 @@ def _get(
     if not url.startswith("https://"):
         raise ConnectError(f"liste blanche must be fetched over https, not {url!r}")
     context = create_client_context(ca_file=ca_file)
+
+    def https_only(request: httpx.Request) -> None:  # redirects too
+        if request.url.scheme != "https":
+            raise ConnectError(f"liste blanche {url}: refusing a redirect to {request.url.scheme}")
+
     try:
         with (
-            httpx.Client(verify=context, timeout=timeout, follow_redirects=False) as client,
+            httpx.Client(
+                verify=context,
+                timeout=timeout,
+                follow_redirects=True,
+                max_redirects=5,
+                event_hooks={"request": [https_only]},
+            ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             body = b""
@@ -384,6 +396,8 @@ def _get(
             return response.status_code, body, response.headers
     except httpx.TimeoutException as exc:
         raise TimeoutError(f"liste blanche {url}: no answer within {timeout:g} s") from exc
+    except httpx.TooManyRedirects as exc:
+        raise ProtocolError(f"liste blanche {url}: too many redirects") from exc
     except httpx.TransportError as exc:
         cause: BaseException | None = exc
         while cause is not None and not isinstance(cause, ssl.SSLError):
