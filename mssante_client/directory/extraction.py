@@ -68,6 +68,7 @@ from .extraction_index import (
     ORGANISATION_SEPARATOR,
     SCHEMA_VERSION,
     compile_search,
+    place_tokens,
 )
 from .models import (
     CodedConcept,
@@ -220,7 +221,7 @@ def _lines(stream: IO[bytes], max_bytes: int) -> Iterator[tuple[bytes, int]]:
 
 
 _Batch = tuple[list[tuple[object, ...]], ...]
-_INSERTS: Final = (INSERT_MAILBOX, INSERT_ACTIVITY, INSERT_NAMES, INSERT_TEXT)
+_INSERTS: Final = (INSERT_MAILBOX, INSERT_ACTIVITY, INSERT_TEXT)
 
 
 class _IndexWriter:
@@ -233,24 +234,27 @@ class _IndexWriter:
         self.extra_cities: dict[int, list[str]] = {}
         self.mailboxes: list[tuple[object, ...]] = []
         self.activities: list[tuple[object, ...]] = []
-        self.names: list[tuple[object, ...]] = []
+        # FTS rows are written last: a mailbox's places are only all known at the end.
+        self.names: dict[int, list[str]] = {}
         self.texts: list[tuple[object, ...]] = []
         self.activity_count = 0
         self.duplicates = 0
-        self._city_cache: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._city_cache: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         self._folded: dict[str, str] = {}
         self._error: sqlite3.Error | None = None
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=3)
         self._thread = threading.Thread(target=self._drain, name="extraction-writer", daemon=True)
         self._thread.start()
 
-    def _place(self, routing: str, postal_code: str, department: str) -> tuple[str, str, str]:
+    def _place(self, routing: str, postal_code: str, department: str) -> tuple[str, str, str, str]:
+        """City, folded city, department code and the place's tokens for the name index."""
         key = (routing, postal_code)
         cached = self._city_cache.get(key)
         if cached is None:
             city = city_from_routing_line(routing, postal_code)
             code = department_of(postal_code) or department.upper()
-            cached = (city, fast_fold(city), code)
+            city_key = fast_fold(city)
+            cached = (city, city_key, code, place_tokens(city_key, postal_code, code))
             self._city_cache[key] = cached
         return cached
 
@@ -268,11 +272,11 @@ class _IndexWriter:
         mailbox_id = self.mailbox_ids.get(address)
         place_fields = v[20:31]
         cached = self._city_cache.get((v[27], v[28]))
-        city, city_key, department_code = cached or self._place(v[27], v[28], v[29])
+        city, city_key, department_code, tokens = cached or self._place(v[27], v[28], v[29])
         if mailbox_id is None:
             mailbox_id = len(self.mailbox_ids) + 1
             self.mailbox_ids[address] = mailbox_id
-            self._add_mailbox(mailbox_id, v, city_key)
+            self._add_mailbox(mailbox_id, v, city_key, tokens)
             place_key = (mailbox_id, hash(place_fields))
         else:
             place_key = (mailbox_id, hash(place_fields))
@@ -281,6 +285,9 @@ class _IndexWriter:
                 return
             if city:
                 self.extra_cities.setdefault(mailbox_id, []).append(city)
+            named = self.names.get(mailbox_id)
+            if named is not None:
+                named[2] += " " + tokens
         self.places.add(place_key)
         self.activity_count += 1
         self.activities.append(
@@ -289,7 +296,9 @@ class _IndexWriter:
         if len(self.activities) >= _BATCH:
             self.flush()
 
-    def _add_mailbox(self, mailbox_id: int, v: tuple[str, ...], city_key: str) -> None:
+    def _add_mailbox(
+        self, mailbox_id: int, v: tuple[str, ...], city_key: str, tokens: str
+    ) -> None:
         fold = self._fold
         mailbox_type = v[0]
         is_person = mailbox_type == "PER"
@@ -305,7 +314,7 @@ class _IndexWriter:
                 fold(v[16] or SPECIALTIES.get(v[15], "")),
             ]
             if family or given:
-                self.names.append((mailbox_id, family, given))
+                self.names[mailbox_id] = [family, given, tokens]
             organisation_key = organisation
         else:
             trade = fold(v[19])
@@ -346,8 +355,8 @@ class _IndexWriter:
         """Hand the current batches to the writer thread (SQLite works while we parse on)."""
         if self._error is not None:
             raise self._error
-        self._queue.put((self.mailboxes, self.activities, self.names, self.texts))
-        self.mailboxes, self.activities, self.names, self.texts = [], [], [], []
+        self._queue.put((self.mailboxes, self.activities, self.texts))
+        self.mailboxes, self.activities, self.texts = [], [], []
 
     def _drain(self) -> None:
         while (batch := self._queue.get()) is not None:
@@ -370,6 +379,7 @@ class _IndexWriter:
     def finish(self) -> None:
         self.flush()
         self.stop()
+        self.db.executemany(INSERT_NAMES, ((key, *values) for key, values in self.names.items()))
         # Cities of later activities join the free-text haystack (the entry lists every place).
         self.db.executemany(
             APPEND_HAYSTACK,

@@ -41,6 +41,8 @@ __all__ = [
     "SearchSQL",
     "compile_search",
     "name_prefix_match",
+    "place_match",
+    "place_tokens",
 ]
 
 SCHEMA_VERSION: Final = "1"
@@ -103,7 +105,9 @@ CREATE_TABLES: Final = (
     + ", ".join(f"{name} TEXT NOT NULL" for name in ACTIVITY_COLUMNS[1:])
     + ")",
     # rowid = mailbox.id; the folded names are indexed, not stored (contentless).
-    "CREATE VIRTUAL TABLE name_index USING fts5(family, given, content='', columnsize=0, "
+    # place: folded city words, postal code and "d" + department of every place of activity, so
+    # that a name and a place intersect inside FTS5 (the exact place check follows).
+    "CREATE VIRTUAL TABLE name_index USING fts5(family, given, place, content='', columnsize=0, "
     "prefix='2 3', tokenize='unicode61 remove_diacritics 2')",
 )
 
@@ -140,7 +144,7 @@ INSERT_ACTIVITY: Final = (
     + ")"
 )
 INSERT_TEXT: Final = "INSERT INTO search_text (id, organisation_key, haystack) VALUES (?, ?, ?)"
-INSERT_NAMES: Final = "INSERT INTO name_index (rowid, family, given) VALUES (?, ?, ?)"
+INSERT_NAMES: Final = "INSERT INTO name_index (rowid, family, given, place) VALUES (?, ?, ?, ?)"
 APPEND_HAYSTACK: Final = "UPDATE search_text SET haystack = haystack || ? WHERE id = ?"
 
 #: Joins the parts of ``haystack`` as :mod:`.query` does, so free text matches the same way.
@@ -159,6 +163,34 @@ class SearchSQL:
     count_params: tuple[object, ...]
     #: False when counting means scanning every mailbox (substring criteria alone).
     cheap_count: bool = True
+
+
+def place_tokens(city_key: str, postal_code: str, department_code: str) -> str:
+    """What the ``place`` column of the name index holds for one place of activity."""
+    parts = [city_key]
+    if postal_code.isalnum():
+        parts.append(postal_code)
+    if department_code.isalnum():
+        parts.append("d" + department_code.lower())
+    return " ".join(part for part in parts if part)
+
+
+def place_match(query: DirectoryQuery) -> str | None:
+    """FTS5 terms narrowing a name search to mailboxes with the wanted place (or None).
+
+    Only a pre-filter: the tokens of several places share one column, so the exact check (one
+    place holding every criterion, city equality) is still made on the activity table.
+    """
+    terms: list[str] = []
+    if query.city is not None:
+        words = fold(query.city).split()
+        if words and all(word.isalnum() for word in words):
+            terms.append(f'{{place}} : "{" ".join(words)}"')
+    if query.postal_code is not None:
+        terms.append(f'{{place}} : "{query.postal_code}"')
+    if query.department is not None:
+        terms.append(f'{{place}} : "d{query.department.lower()}"')
+    return " AND ".join(terms) or None
 
 
 def name_prefix_match(column: str, name: str) -> str | None:
@@ -258,7 +290,8 @@ def compile_search(query: DirectoryQuery, *, after: int | None, limit: int) -> S
         key = "n.rowid"
         source = "name_index n"
         where.append("name_index MATCH ?")
-        params.append(" AND ".join(names))
+        narrowing = place_match(query)
+        params.append(" AND ".join([*names, narrowing] if narrowing else names))
         if mailbox:
             source += " JOIN mailbox m ON m.id = n.rowid"
     elif text and not mailbox:
