@@ -272,13 +272,13 @@ def main() -> None:
         print()
         print("| import of the extraction | wall s | CPU s | peak RSS MB | file MB |")
         print("|---|---|---|---|---|")
-        for label, run, size_ in (
+        for label, result, size_ in (
             ("baseline (raw rows, no index)", base, raw_size),
             ("SDK `build_index`", sdk, index_size),
         ):
             print(
-                f"| {label} | {run['wall']:.1f} | {run['cpu']:.1f} | "
-                f"{run['peak'] / 1e6:.0f} | {size_ / 1e6:.0f} |"
+                f"| {label} | {result['wall']:.1f} | {result['cpu']:.1f} | "
+                f"{result['peak'] / 1e6:.0f} | {size_ / 1e6:.0f} |"
             )
         print(
             f"| ratio SDK / baseline | {sdk['wall'] / base['wall']:.2f} | "
