@@ -21,6 +21,7 @@ the end. Prints the ratios (SDK / baseline); timings are machine-dependent, rati
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import imaplib
 import shutil
 import smtplib
@@ -190,15 +191,9 @@ def raw_message(i: int) -> bytes:
     else:
         m["Subject"] = f"Compte rendu {i} XDM/1.0/DDM+Lettre de liaison"
     m["Message-ID"] = make_msgid(idstring=str(i), domain="medecin.mssante.test")
-    m["Date"] = format_datetime(time_now())
+    m["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     m.set_content("Bonjour,\nvoici le compte rendu.\n")
     return bytes(m)
-
-
-def time_now():  # type: ignore[no-untyped-def]
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
 
 
 def raw_imap(info: SandboxInfo) -> imaplib.IMAP4:
@@ -221,8 +216,8 @@ def fill(conn: imaplib.IMAP4, folder: str, start: int, count: int, batch: int = 
         tag = conn._new_tag()
         parts = [tag + b' APPEND "' + folder.encode() + b'"']
         for i in range(first, min(first + batch, start + count)):
-            data = raw_message(i)
-            parts.append(b" {%d+}\r\n" % len(data) + data)
+            message = raw_message(i)
+            parts.append(b" {%d+}\r\n" % len(message) + message)
         conn.send(b"".join(parts) + b"\r\n")
         while True:
             line = conn.readline()
@@ -259,11 +254,15 @@ def bench_imap(info: SandboxInfo, folder_size: int, rounds: int) -> dict[str, fl
 
     raw_fetch()
     sdk_full()  # warm-up: Dovecot builds its cache
-    raw, sdk = [], []
+    raw: list[float] = []
+    sdk: list[float] = []
     for r in range(rounds):
-        pair = [lambda: raw.append(timed(raw_fetch)), lambda: sdk.append(timed(sdk_full))]
-        for f in pair if r % 2 == 0 else reversed(pair):
-            f()
+        order = ("raw", "sdk") if r % 2 == 0 else ("sdk", "raw")
+        for which in order:
+            if which == "raw":
+                raw.append(timed(raw_fetch))
+            else:
+                sdk.append(timed(sdk_full))
     t_raw, t_sdk = statistics.median(raw), statistics.median(sdk)
     print(f"  raw imaplib UID FETCH (unparsed)  median {t_raw:7.3f} s")
     print(

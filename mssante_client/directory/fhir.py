@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_FHIR_BASE_URL",
     "AsyncFhirBackend",
     "FhirBackend",
+    "FhirSettings",
     "RetryPolicy",
     "parse_retry_after",
 ]
@@ -166,23 +167,30 @@ def _advance(
     return None
 
 
+class FhirSettings(TypedDict, total=False):
+    """Settings shared by :class:`FhirBackend` and :class:`AsyncFhirBackend` (all optional).
+
+    ``base_url`` (default the ANS gateway), ``api_key_header`` (``ESANTE-API-KEY``), ``verify``
+    (``"system"``, ``"igc-sante"``, a CA file or an :class:`ssl.SSLContext`; never off),
+    ``timeout`` (30 s), ``rate`` (17 requests/s) or a shared ``bucket``, ``retry``.
+    """
+
+    base_url: str
+    api_key_header: str
+    verify: Verify
+    timeout: float
+    rate: float
+    bucket: TokenBucket | None
+    retry: RetryPolicy | None
+
+
 class _FhirBase:
     """What the sync and async backends share: settings, URLs, the rate limiter."""
 
     name = "fhir"
 
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str,
-        api_key_header: str,
-        verify: Verify,
-        timeout: float,
-        rate: float,
-        bucket: TokenBucket | None,
-        retry: RetryPolicy,
-    ) -> None:
+    def __init__(self, api_key: str | None, **settings: Unpack[FhirSettings]) -> None:
+        base_url = settings.get("base_url", DEFAULT_FHIR_BASE_URL)
         require_secure_url(base_url, _WHAT)
         if api_key is not None and not api_key.strip():
             raise ConfigurationError("the Annuaire Santé API key is empty")
@@ -190,11 +198,14 @@ class _FhirBase:
         self._origin = urlsplit(self.base_url)[:2]
         self._headers = {"Accept": "application/fhir+json"}
         if api_key is not None:
-            self._headers[api_key_header] = api_key
-        self._context = tls_context(verify)
-        self._timeout = timeout
-        self.bucket = bucket if bucket is not None else TokenBucket(rate)
-        self.retry = retry
+            self._headers[settings.get("api_key_header", API_KEY_HEADER)] = api_key
+        self._context = tls_context(settings.get("verify", "system"))
+        self._timeout = settings.get("timeout", DEFAULT_TIMEOUT)
+        bucket = settings.get("bucket")
+        self.bucket = (
+            bucket if bucket is not None else TokenBucket(settings.get("rate", DEFAULT_RATE))
+        )
+        self.retry = settings.get("retry") or RetryPolicy()
 
     def __repr__(self) -> str:  # never shows the API key
         return f"{type(self).__name__}({self.base_url!r})"
@@ -280,29 +291,14 @@ class FhirBackend(_FhirBase):
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_FHIR_BASE_URL,
-        api_key_header: str = API_KEY_HEADER,
-        verify: Verify = "system",
-        timeout: float = DEFAULT_TIMEOUT,
-        rate: float = DEFAULT_RATE,
-        bucket: TokenBucket | None = None,
-        retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        **settings: Unpack[FhirSettings],
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            api_key_header=api_key_header,
-            verify=verify,
-            timeout=timeout,
-            rate=rate,
-            bucket=bucket,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(api_key, **settings)
         self._sleep = sleep
         self._client = httpx.Client(
-            headers=self._headers, verify=self._context, timeout=timeout, transport=transport
+            headers=self._headers, verify=self._context, timeout=self._timeout, transport=transport
         )
 
     def _get(self, url: httpx.URL) -> Mapping[str, Any]:
@@ -342,27 +338,12 @@ class AsyncFhirBackend(_FhirBase):
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_FHIR_BASE_URL,
-        api_key_header: str = API_KEY_HEADER,
-        verify: Verify = "system",
-        timeout: float = DEFAULT_TIMEOUT,
-        rate: float = DEFAULT_RATE,
-        bucket: TokenBucket | None = None,
-        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        **settings: Unpack[FhirSettings],
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            api_key_header=api_key_header,
-            verify=verify,
-            timeout=timeout,
-            rate=rate,
-            bucket=bucket,
-            retry=retry or RetryPolicy(),
-        )
+        super().__init__(api_key, **settings)
         self._client = httpx.AsyncClient(
-            headers=self._headers, verify=self._context, timeout=timeout, transport=transport
+            headers=self._headers, verify=self._context, timeout=self._timeout, transport=transport
         )
 
     async def _get(self, url: httpx.URL) -> Mapping[str, Any]:

@@ -83,7 +83,7 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_pkcs12_from_bytes_and_path(material: dict[str, Path | bytes]) -> None:
     d = material["dir"]
     assert isinstance(d, Path)
-    c1 = ClientCertificate.from_pkcs12(material["p12"], P12_PASSWORD)  # type: ignore[arg-type]
+    c1 = ClientCertificate.from_pkcs12(material["p12"], P12_PASSWORD)
     c2 = ClientCertificate.from_pkcs12(d / "c.p12", P12_PASSWORD.encode())
     assert c1.subject == c2.subject and "dpi.cardio@hopital.mssante.test" in c1.subject
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -94,7 +94,7 @@ def test_wrong_pkcs12_password_is_a_client_certificate_error(
     material: dict[str, Path | bytes],
 ) -> None:
     with pytest.raises(ClientCertificateError) as err:
-        ClientCertificate.from_pkcs12(material["p12"], "guess-Attempt-9")  # type: ignore[arg-type]
+        ClientCertificate.from_pkcs12(material["p12"], "guess-Attempt-9")
     assert "guess-Attempt-9" not in str(err.value)
     assert P12_PASSWORD not in str(err.value)
 
@@ -156,7 +156,7 @@ def test_key_written_for_ssl_is_encrypted_and_private(
 
 
 def test_reprs_hide_secrets(material: dict[str, Path | bytes]) -> None:
-    cert = ClientCertificate.from_pkcs12(material["p12"], P12_PASSWORD)  # type: ignore[arg-type]
+    cert = ClientCertificate.from_pkcs12(material["p12"], P12_PASSWORD)
     token = OAuth2Token(lambda: "eyJhbGciOi.secret-token.sig")
     password = Password("hunter2-secret")
     for obj, secret in [(cert, P12_PASSWORD), (token, "secret-token"), (password, "hunter2")]:

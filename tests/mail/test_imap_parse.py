@@ -73,7 +73,7 @@ def test_envelope_with_literals_as_imaplib_returns_them() -> None:
     # imaplib: (line ending in {n}, literal), then (next line ending in {m}, literal), then the tail
     subject = "Résultats d'analyse".encode()
     name = b'Dr "Quote" \\ Back'
-    data = [
+    data: list[bytes | tuple[bytes, bytes]] = [
         (
             b'3 (UID 7 RFC822.SIZE 99 FLAGS () ENVELOPE ("Tue, 1 Dec 2026 08:00:00 +0000" {%d}'
             % len(subject),
@@ -134,7 +134,10 @@ def test_malformed_responses_raise_imap_error() -> None:
 
 def test_parse_fetch_body_literal() -> None:
     raw = b"From: a@b\r\nSubject: x\r\n\r\nbody\r\n"
-    data = [(b"1 (UID 5 FLAGS (\\Seen) BODY[] {%d}" % len(raw), raw), b")"]
+    data: list[bytes | tuple[bytes, bytes]] = [
+        (b"1 (UID 5 FLAGS (\\Seen) BODY[] {%d}" % len(raw), raw),
+        b")",
+    ]
     [item] = parse_fetch(data)
     assert item.seq == 1 and item.uid == 5
     assert item.items["BODY[]"] == raw
@@ -169,7 +172,7 @@ def test_select_untagged_data() -> None:
 
 
 def test_list_with_modified_utf7_and_literal_names() -> None:
-    data = [
+    data: list[bytes | tuple[bytes, bytes]] = [
         b'(\\HasNoChildren) "/" "INBOX"',
         b'(\\HasNoChildren \\Sent) "/" Sent',
         b'(\\Noselect) "/" "Dossiers &AOk-lectroniques"',
@@ -221,7 +224,10 @@ def test_idle_lines() -> None:
 def test_folded_subject_literal_takes_the_fast_path_and_is_unfolded() -> None:
     folded = b"XDM/1.0/DDM+Lettre de liaison =?utf-8?q?=C3=A0_la_sortie?=\r\n TEST CAMILLE"
     head = ENV_LINE.split(b'"Compte rendu"')
-    data = [(head[0] + b"{%d}" % len(folded), folded), head[1]]
+    data: list[bytes | tuple[bytes, bytes]] = [
+        (head[0] + b"{%d}" % len(folded), folded),
+        head[1],
+    ]
     [env] = parse_envelopes(data)
     assert env.subject == "XDM/1.0/DDM+Lettre de liaison à la sortie TEST CAMILLE"
     same = parse_envelopes([ENV_LINE])[0]
@@ -233,7 +239,7 @@ def test_folded_subject_literal_takes_the_fast_path_and_is_unfolded() -> None:
         same.size,
     )
     # the generic tokenizer gives the same subject (escaped quote elsewhere forces it)
-    forced = [
+    forced: list[bytes | tuple[bytes, bytes]] = [
         (head[0] + b"{%d}" % len(folded), folded),
         head[1].replace(b'"Dr_Jean_DUPONT"', b'"Dr \\"J\\""', 1),
     ]

@@ -6,6 +6,7 @@ import gc
 from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.parser import BytesParser
+from functools import partial
 
 import pytest
 from mailb_support import HELENE, JEAN, NIL, MailboxFactory, delivered, unique, wait_for
@@ -17,6 +18,7 @@ from mssante_client.document import (
     Organization,
     Patient,
     ServiceEvent,
+    Sex,
     facility_type,
     practice_setting,
     specialty,
@@ -24,6 +26,7 @@ from mssante_client.document import (
 from mssante_client.identity import IdNatPS, generate_finess, generate_rpps
 from mssante_client.mail import Message, Sender
 from mssante_client.mail.credentials import OAuth2Mechanism, OAuth2Token, Password
+from mssante_client.mail.imap_parse import Envelope
 from mssante_client.mail.mailbox import Mailbox
 from mssante_client.sandbox import Sandbox, SandboxInfo
 from mssante_client.sandbox.accounts import PATIENT_INS
@@ -60,7 +63,7 @@ def make_document() -> Document:
             birth_family_name=PATIENT_FAMILY,
             given_names=(PATIENT_GIVEN,),
             birth_date=date(1985, 7, 12),
-            sex="F",
+            sex=Sex.F,
             birthplace_insee="75112",
         ),
         author=author,
@@ -107,11 +110,7 @@ def test_document_package_reaches_a_professional_and_the_patient(
     assert "IHE_XDM.ZIP" in sent_files
 
     for reader in (open_mailbox(HELENE), open_mailbox(patient_address)):
-        [env] = wait_for(
-            lambda r=reader: [
-                e for e in r.envelopes().envelopes if e.message_id == composed.message_id
-            ]
-        )
+        [env] = wait_for(partial(_with_id, reader, composed.message_id))
         got = reader.fetch(env.uid)
         assert got.message_id == composed.message_id
         # X-MSS headers (ECO.2.4.1-2.4.3)
@@ -154,6 +153,10 @@ def test_token_is_not_kept_by_the_mailbox(
     mb.close()
     mb.folders()
     assert len(issued) == 3
+
+
+def _with_id(reader: Mailbox, message_id: str) -> list[Envelope]:
+    return [e for e in reader.envelopes().envelopes if e.message_id == message_id]
 
 
 def _reachable_strings(root: object, exclude: tuple[object, ...]) -> list[str]:

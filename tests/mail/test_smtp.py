@@ -197,6 +197,7 @@ def test_connection_is_reused_and_reopened_once_when_dropped(open_mailbox: Mailb
     conn = sender._smtp.connection()
     sender.send(simple_message(JEAN, [HELENE], second))
     assert sender._smtp.connection() is conn  # same connection for both
+    assert conn.sock is not None
     conn.sock.shutdown(socket.SHUT_RDWR)  # the network drops it
     result = sender.send(simple_message(JEAN, [HELENE], third))
     assert sender._smtp.connection() is not conn
