@@ -136,14 +136,32 @@ def test_server_certificate_is_not_trusted_without_the_sandbox_ca(clients: Clien
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
-def test_tls_below_1_2_is_refused(clients: Clients) -> None:
-    """ECO.1.1.1: TLS 1.2 minimum (the client here is willing to speak TLS 1.1)."""
+@pytest.mark.parametrize("service", ["imaps", "submissions", "ldaps", "whitelist"])
+def test_tls_below_1_2_is_refused(clients: Clients, service: str) -> None:
+    """ECO.1.1.1: TLS 1.2 minimum everywhere (the client here is willing to speak TLS 1.1)."""
     import ssl
 
     ctx = clients.context()
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     ctx.minimum_version = ssl.TLSVersion.TLSv1_1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    address = (clients.info.host, clients.info.imaps_port)
+    host = clients.info.host if service in ("imaps", "submissions") else "127.0.0.1"
+    address = (host, getattr(clients.info.ports, service))
     with socket.create_connection(address, timeout=15) as raw, pytest.raises(ssl.SSLError):
-        ctx.wrap_socket(raw, server_hostname=clients.info.host)
+        ctx.wrap_socket(raw, server_hostname=host)
+
+
+@pytest.mark.parametrize("service", ["imaps", "submissions", "ldaps", "whitelist"])
+def test_tls_1_2_is_accepted(clients: Clients, service: str) -> None:
+    """The same client limited to TLS 1.2 gets through: the refusal above is the version."""
+    import ssl
+
+    ctx = clients.context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    host = clients.info.host if service in ("imaps", "submissions") else "127.0.0.1"
+    address = (host, getattr(clients.info.ports, service))
+    with (
+        socket.create_connection(address, timeout=15) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
