@@ -283,6 +283,7 @@ def test_implicit_tls_ports(open_mailbox: MailboxFactory, mssante_sandbox: Sandb
     sender.send(simple_message(JEAN, [HELENE], subject))
     delivered(reader, subject)
     assert find_subject(reader, subject)[0].from_[0].address == JEAN
+    assert any(f.name == "INBOX" for f in sender.folders())  # IMAPS too
 
 
 # --- pure rules ---------------------------------------------------------------------------
