@@ -32,6 +32,7 @@ from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -287,12 +288,19 @@ def mask_address(address: str) -> str:
     return f"<patient>@{domain}" if domain.lower() in PATIENT_DOMAINS else address
 
 
+@lru_cache(maxsize=1024)
+def _validated(address: str) -> MSSanteAddress:
+    """Validation by email-validator is the costly part of composing a small message; the
+    same few addresses come back again and again (immutable results, errors not cached)."""
+    return MSSanteAddress(address)
+
+
 def _address(field_name: str, value: object) -> MSSanteAddress:
     if isinstance(value, MSSanteAddress):
         return value
     if isinstance(value, str):
         try:
-            return MSSanteAddress(value.strip())
+            return _validated(value.strip())
         except AddressError as exc:
             raise AddressError(field_name, exc.reason) from None
     raise AddressError(field_name, f"expected an MSSanté address, got {type(value).__name__}")
