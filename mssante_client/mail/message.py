@@ -607,7 +607,10 @@ class Message:
         from ..document.xdm import build_xdm
 
         docs = list(self.documents)
-        parts = [Attachment("IHE_XDM.ZIP", build_xdm(docs), "application/zip")]
+        # intendedRecipient: the visible recipients only (a Bcc must not show in the package)
+        visible = dict.fromkeys([*self.to, *self.patient_addresses(), *self.cc])
+        package = build_xdm(docs, intended_recipients=[str(a) for a in visible])
+        parts = [Attachment("IHE_XDM.ZIP", package, "application/zip")]
         for doc in docs:
             pdf = companion_pdf(doc)
             if pdf is None and not self.require_companion_pdf:

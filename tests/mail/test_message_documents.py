@@ -216,3 +216,15 @@ def test_integration_error_mail_without_dnt() -> None:
     assert back.attachments[0].content.replace(b"\r\n", b"\n") == original.data.replace(
         b"\r\n", b"\n"
     )
+
+
+def test_package_lists_visible_recipients_only() -> None:
+    hidden = "secretariat.cardio@hopital.mssante.test"
+    composed = message(documents=[make_document()], bcc=[hidden]).compose(now=NOW)
+    xdm = next(iter(parse(composed.data).iter_attachments())).get_content()
+    with zipfile.ZipFile(io.BytesIO(xdm)) as archive:
+        name = next(n for n in archive.namelist() if n.upper().endswith("METADATA.XML"))
+        metadata = archive.read(name)
+    assert HELENE.encode() in metadata
+    assert hidden.encode() not in metadata
+    assert hidden in composed.recipients
