@@ -25,12 +25,13 @@ import enum
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy as email_policy
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
+from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 from pathlib import Path
@@ -564,6 +565,9 @@ class Message:
         if self.html is not None:
             msg.add_alternative(_normalize_text(self.html), subtype="html", charset="utf-8")
         for attachment in attachments:
+            if attachment.media_type == "message/rfc822":  # never base64 (RFC 2046)
+                attach_message_file(msg, attachment.content, attachment.filename)
+                continue
             maintype, _, subtype = attachment.media_type.partition("/")
             msg.add_attachment(
                 attachment.content,
@@ -625,26 +629,81 @@ class Message:
         return parts, subject, h.format_codecda(x_mss_codecda(docs)), x_mss_ins(docs)
 
 
+def _own_parts(msg: MIMEPart) -> Iterator[MIMEPart]:
+    """``msg`` and its sub-parts, without entering an embedded message (message/*)."""
+    yield msg
+    if msg.get_content_maintype() == "multipart":
+        for part in msg.iter_parts():
+            yield from _own_parts(part)
+
+
 def finish_mime(msg: EmailMessage, seed: str) -> None:
     """Last touches before serialising: MIME-Version only at the top (the stdlib adds it to
     sub-parts it creates) and multipart boundaries derived from ``seed`` (the Message-ID), so
     that the same message, date and id always give the same bytes. A boundary is checked not to
     occur in any part's content."""
-    contents = [p.get_payload() for p in msg.walk() if not p.is_multipart() and p is not msg]
-    texts = [c for c in contents if isinstance(c, str)]
-    for n, part in enumerate(msg.walk()):
-        inner = part is not msg and part.get_content_maintype() != "message"
-        if inner and part.get("MIME-Version"):
+    parts = list(_own_parts(msg))
+    texts = [p.get_payload() for p in parts if not p.is_multipart()]
+    contents = [t for t in texts if isinstance(t, str)]
+    for n, part in enumerate(parts):
+        if part is not msg and part.get("MIME-Version"):
             del part["MIME-Version"]
         if part.get_content_maintype() == "multipart":
             attempt = 0
             while True:
                 digest = hashlib.sha256(f"{seed}|{n}|{attempt}".encode()).hexdigest()[:32]
                 boundary = f"=_mss_{digest}"
-                if not any(boundary in t for t in texts):
+                if not any(boundary in t for t in contents):
                     break
                 attempt += 1
             part.set_boundary(boundary)
+
+
+def embedded_message_part(
+    raw: bytes, *, headers_only: bool = False, filename: str | None = None
+) -> EmailMessage | None:
+    """A message/rfc822 part holding ``raw`` (or its header block as text/rfc822-headers).
+
+    RFC 2046 §5.2.1 forbids base64 for message/rfc822. An ASCII message goes byte for byte;
+    one with 8-bit bytes is parsed and written back 7-bit clean by the stdlib generator (its
+    8-bit bodies re-encoded, same content), so the composed mail stays 7-bit. None when the
+    stdlib cannot write such a message back (8-bit body without a charset): the caller then
+    attaches it as a plain file or sends its headers only. Lines are made CRLF.
+    """
+    data = bytes(raw).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    part = EmailMessage(policy=MAIL_POLICY)
+    if headers_only:
+        part["Content-Type"] = "text/rfc822-headers"
+        data = data.partition(b"\r\n\r\n")[0] + b"\r\n"
+        part.set_payload(data.decode("ascii", "surrogateescape"))
+    elif data.isascii():
+        part["Content-Type"] = "message/rfc822"
+        part.set_payload(data.decode("ascii"))
+    else:
+        inner = BytesParser(policy=MAIL_POLICY).parsebytes(data)
+        try:
+            inner.as_bytes(policy=MAIL_POLICY)
+        except (UnicodeError, ValueError, TypeError, LookupError):
+            return None
+        part["Content-Type"] = "message/rfc822"
+        part.set_payload([inner])
+    if filename:
+        part["Content-Disposition"] = "attachment"
+        part.set_param("filename", filename, header="Content-Disposition")
+    return part
+
+
+def attach_message_file(msg: EmailMessage, raw: bytes, filename: str) -> None:
+    """Attach a whole message: as message/rfc822 when possible, else as a plain .eml file."""
+    part = embedded_message_part(raw, filename=filename)
+    if part is None:
+        msg.add_attachment(
+            bytes(raw), maintype="application", subtype="octet-stream", filename=filename
+        )
+        return
+    if msg.get_content_type() != "multipart/mixed":
+        msg.make_mixed()
+    msg.attach(part)
 
 
 def _normalize_text(text: str) -> str:

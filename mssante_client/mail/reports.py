@@ -38,6 +38,8 @@ from .message import (
     MAIL_POLICY,
     ComposedMessage,
     _address,
+    attach_message_file,
+    embedded_message_part,
     finish_mime,
     mask_address,
 )
@@ -572,18 +574,11 @@ def _notification(
 
 
 def _original_part(received: ReceivedMessage, *, headers_only: bool) -> EmailMessage:
-    """The original message, byte for byte (message/rfc822) or its header block."""
-    raw = received.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    part = EmailMessage(policy=MAIL_POLICY)
-    if headers_only:
-        part["Content-Type"] = "text/rfc822-headers"
-        body = raw.partition(b"\r\n\r\n")[0] + b"\r\n"
-    else:
-        part["Content-Type"] = "message/rfc822"
-        body = raw
-    if any(b > 127 for b in body):
-        part["Content-Transfer-Encoding"] = "8bit"
-    part.set_payload(body.decode("ascii", "surrogateescape"))
+    """The original message (message/rfc822), else its header block (text/rfc822-headers)."""
+    part = None if headers_only else embedded_message_part(received.raw)
+    if part is None:
+        part = embedded_message_part(received.raw, headers_only=True)
+    assert part is not None  # a header block can always be embedded
     return part
 
 
@@ -625,9 +620,7 @@ def build_integration_error_mail(
     msg, mid = _notification(
         reporter, target, subject, text, _echoable_id(received.message_id), nil, now, message_id
     )
-    original = _original_part(received, headers_only=False)
-    original["Content-Disposition"] = 'attachment; filename="message_original.eml"'
-    msg.attach(original)
+    attach_message_file(msg, received.raw, "message_original.eml")
     for attachment in received.attachments:
         maintype, _, subtype = attachment.media_type.partition("/")
         if maintype in {"message", "multipart"}:

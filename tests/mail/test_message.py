@@ -429,3 +429,37 @@ def test_reply_skips_foreign_non_rfc_message_ids() -> None:
     reply = Message.reply_to(parse_received(raw), sender=JEAN, body="ok")
     assert reply.in_reply_to is None
     assert reply.references == ("<ok@hopital.mssante.test>",)
+
+
+def test_forwarded_eml_is_attached_as_message_rfc822_not_base64() -> None:
+    original = (
+        "From: a@b.fr\r\nSubject: é\r\nMessage-ID: <fwd@b.fr>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "héllo\r\n"
+    ).encode()
+    composed = simple(attachments=[Attachment("fwd.eml", original)]).compose(now=NOW)
+    msg = parse(composed.data)
+    part = next(iter(msg.iter_attachments()))
+    assert part.get_content_type() == "message/rfc822"
+    assert part["Content-Transfer-Encoding"] is None  # 7-bit clean, never base64
+    assert all(b < 128 for b in composed.data)
+    assert part.get_filename() == "fwd.eml"
+    assert part.get_content()["Message-ID"] == "<fwd@b.fr>"
+    received = parse_received(composed.data)
+    assert received.attachments[0].content.startswith(b"From: a@b.fr\r\n")
+    assert parse_received(received.attachments[0].content).text == "héllo\n"
+    # only the top level carries MIME-Version
+    assert composed.data.count(b"MIME-Version") == 1
+    # an ASCII message is embedded byte for byte
+    ascii_eml = b"From: a@b.fr\r\nMessage-ID: <x@b.fr>\r\n\r\nhello\r\n"
+    exact = simple(attachments=[Attachment("a.eml", ascii_eml)]).compose(now=NOW)
+    assert parse_received(exact.data).attachments[0].content == ascii_eml
+
+
+def test_unwritable_8bit_eml_goes_as_a_plain_file() -> None:
+    # 8-bit body without a charset: the stdlib cannot write it back as message/rfc822
+    original = "From: a@b.fr\r\nSubject: x\r\n\r\nhéllo\r\n".encode()
+    composed = simple(attachments=[Attachment("fwd.eml", original)]).compose(now=NOW)
+    (attachment,) = parse_received(composed.data).attachments
+    assert (attachment.filename, attachment.media_type) == ("fwd.eml", "application/octet-stream")
+    assert attachment.content == original

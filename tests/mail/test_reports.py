@@ -290,3 +290,22 @@ def test_mdn_echoes_a_non_rfc_message_id_exactly() -> None:
     assert isinstance(report, DispositionReport)
     assert report.original_message_id == "<legacy-id-without-domain>"
     assert b"In-Reply-To" not in mdn.data
+
+
+def test_mdn_for_an_8bit_original() -> None:
+    utf8 = (
+        "From: " + JEAN + "\r\nReturn-Path: <" + JEAN + ">\r\n"
+        "Disposition-Notification-To: " + JEAN + "\r\nMessage-ID: <8bit@x.fr>\r\n"
+        "Subject: x\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nIci apparaît le corps.\r\n"
+    ).encode()
+    full = build_mdn(parse_received(utf8), reporting_mailbox=HELENE, error=902)
+    back = parse_received(full.data)
+    assert all(b < 128 for b in full.data)
+    original = [a for a in back.attachments if a.media_type == "message/rfc822"]
+    assert parse_received(original[0].content).text == "Ici apparaît le corps.\n"
+    # no charset: the stdlib cannot rewrite it; the MDN carries the headers instead
+    bare = utf8.replace(b"Content-Type: text/plain; charset=UTF-8\r\n", b"")
+    headers = build_mdn(parse_received(bare), reporting_mailbox=HELENE, error=902)
+    kinds = [a.media_type for a in parse_received(headers.data).attachments]
+    assert kinds == ["text/rfc822-headers"]
