@@ -675,18 +675,23 @@ def embedded_message_part(
     if headers_only:
         part["Content-Type"] = "text/rfc822-headers"
         data = data.partition(b"\r\n\r\n")[0] + b"\r\n"
-        part.set_payload(data.decode("ascii", "surrogateescape"))
+        if data.isascii():
+            part.set_payload(data.decode("ascii"))
+        else:  # 8-bit header bytes: a UTF-8 text part (encoded), never raw 8-bit
+            part.set_payload(data.decode("utf-8", "replace"), "utf-8")
     elif data.isascii():
         part["Content-Type"] = "message/rfc822"
         part.set_payload(data.decode("ascii"))
     else:
         inner = BytesParser(policy=MAIL_POLICY).parsebytes(data)
         try:
-            inner.as_bytes(policy=MAIL_POLICY)
+            rendered = inner.as_bytes(policy=MAIL_POLICY)
         except (UnicodeError, ValueError, TypeError, LookupError):
             return None
+        if not rendered.isascii():
+            return None
         part["Content-Type"] = "message/rfc822"
-        part.set_payload([inner])
+        part.set_payload(rendered.decode("ascii"))
     if filename:
         part["Content-Disposition"] = "attachment"
         part.set_param("filename", filename, header="Content-Disposition")

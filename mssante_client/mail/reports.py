@@ -482,7 +482,7 @@ def build_mdn(
         raise MessageError("include_original", "must be 'full', 'headers' or 'none'")
     original_id = _echoable_id(received.message_id)
 
-    subject = received.subject or ""
+    subject = _quoted_subject(received)
     if integration is not None:
         subject = f"{KO_SUBJECT_PREFIX}[{integration.code}] {subject}".strip()
     subject = h.safe_header_value("subject", subject)
@@ -531,8 +531,24 @@ def build_mdn(
         msg.attach(_original_part(received, headers_only=include_original == "headers"))
     finish_mime(msg, mid)
 
-    data = msg.as_bytes(policy=MAIL_POLICY)
+    data = _serialise(msg)
     return ComposedMessage(mail_from="", recipients=(str(target),), data=data, message_id=mid)
+
+
+def _quoted_subject(received: ReceivedMessage) -> str:
+    """The received subject to repeat: control characters dropped, and a leftover
+    ``=?...?=`` (a broken encoded word) defused, which the stdlib cannot fold back."""
+    subject = "".join(c for c in received.subject if c >= " " or c == "\t")
+    return subject.replace("=?", "= ?")
+
+
+def _serialise(msg: EmailMessage) -> bytes:
+    try:
+        return msg.as_bytes(policy=MAIL_POLICY)
+    except (ValueError, TypeError, LookupError) as exc:  # defensive: stdlib folding bugs
+        raise MessageError(
+            "received", f"cannot write a report for it: {type(exc).__name__}"
+        ) from None
 
 
 def _echoable_id(message_id: str | None) -> str | None:
@@ -606,7 +622,7 @@ def build_integration_error_mail(
     reporter = _address("reporting_mailbox", reporting_mailbox)
     integration = IntegrationError.of(error)
     subject = h.safe_header_value(
-        "subject", f"{KO_SUBJECT_PREFIX}[{integration.code}] {received.subject or ''}".strip()
+        "subject", f"{KO_SUBJECT_PREFIX}[{integration.code}] {_quoted_subject(received)}".strip()
     )
     if text is None:
         text = (
@@ -635,6 +651,6 @@ def build_integration_error_mail(
     return ComposedMessage(
         mail_from=str(reporter),
         recipients=(str(target),),
-        data=msg.as_bytes(policy=MAIL_POLICY),
+        data=_serialise(msg),
         message_id=mid,
     )

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mssante_client.mail import MailAddress, parse_received
+from mssante_client.errors import MessageError
+from mssante_client.mail import MailAddress, build_mdn, parse_received
 
 CRLF = b"\r\n"
 
@@ -257,6 +258,12 @@ def test_random_corruption_never_crashes() -> None:
                 mutated[i:i] = rng.choice([b"\r\n", b"--", b"=?utf-8?q?", b";", b"\x00", b":"])
         received = parse_received(bytes(mutated))
         assert received.raw == bytes(mutated)
+        if received.wants_mdn:  # answering a damaged message must not crash either
+            try:
+                mdn = build_mdn(received, reporting_mailbox="b@hopital.mssante.test", error=902)
+            except MessageError:
+                continue
+            assert parse_received(mdn.data).report is not None
 
 
 def test_non_bytes_is_a_typed_error() -> None:
@@ -277,7 +284,7 @@ def test_renamed_xdm_package_is_still_read() -> None:
 def test_encoded_display_name_with_comma_and_raw_utf8_header() -> None:
     raw = (
         b"From: =?utf-8?q?Dupont=2C_J=C3=A9r=C3=B4me?= <jerome@medecin.mssante.test>\r\n"
-        b"To: \"Martin, Anne\" <anne@hopital.mssante.test>, b@hopital.mssante.test\r\n"
+        b'To: "Martin, Anne" <anne@hopital.mssante.test>, b@hopital.mssante.test\r\n'
         b"Subject: R\xc3\xa9sultat brut\r\n\r\nx\r\n"
     )
     received = parse_received(raw)
