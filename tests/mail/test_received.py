@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import zipfile
 from datetime import UTC, datetime
 
 import pytest
 
-from mssante_client.errors import MessageError
+from mssante_client.errors import InvalidInputError, MessageError
 from mssante_client.mail import MailAddress, build_mdn, parse_received
 
 CRLF = b"\r\n"
@@ -258,6 +259,9 @@ def test_random_corruption_never_crashes() -> None:
                 mutated[i:i] = rng.choice([b"\r\n", b"--", b"=?utf-8?q?", b";", b"\x00", b":"])
         received = parse_received(bytes(mutated))
         assert received.raw == bytes(mutated)
+        # replying to it either works or says which input is wrong
+        with contextlib.suppress(InvalidInputError):
+            Message.reply_to(received, sender="b@hopital.mssante.test", body="ok").compose()
         if received.wants_mdn:  # answering a damaged message must not crash either
             try:
                 mdn = build_mdn(received, reporting_mailbox="b@hopital.mssante.test", error=902)
