@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="helene.lefebvre@medecin.mssante.test")
     parser.add_argument("--count", type=int, default=1, help="stop after N messages")
     parser.add_argument("--timeout", type=float, default=60.0, help="stop after N seconds")
+    parser.add_argument(
+        "--documents-only", action="store_true", help="count only messages carrying documents"
+    )
     args = parser.parse_args(argv)
 
     info = Sandbox(args.sandbox_root).status()
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 state = synced.state
                 for message in synced.messages:
                     print("\n".join(describe(message)), flush=True)
-                    seen += 1
+                    if message.documents or not args.documents_only:
+                        seen += 1
     except MssanteError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ def test_send_document_then_watch_inbox(mssante_sandbox: SandboxInfo) -> None:
             SECRETARIAT,
             "--count",
             "1",
+            "--documents-only",  # other tests may write to this mailbox meanwhile
             "--timeout",
             "90",
         ),
