@@ -30,6 +30,7 @@ from ..identity import (
     MailboxType,
     MSSanteAddress,
 )
+from ._text import fold
 from .models import (
     CodedConcept,
     DirectoryEntry,
@@ -50,6 +51,7 @@ __all__ = [
     "next_link",
     "operation_outcome_text",
     "plan_searches",
+    "server_text",
 ]
 
 log = logging.getLogger("mssante_client.directory")
@@ -93,6 +95,20 @@ class FhirSearch:
 # --- query → searches ----------------------------------------------------------------------
 
 
+def server_text(value: str, *, longest: bool = False) -> str:
+    """The part of a text criterion safe to send to the server.
+
+    The reference semantics fold separators (``saint m`` finds ``SAINT-MARTIN``) but a FHIR
+    string search compares them literally. Sending one word keeps the server's answer a
+    superset of the right one, which the client-side filter then narrows: the first word for a
+    prefix (name, city), the longest for a substring (organisation).
+    """
+    words = fold(value).split()
+    if not words:
+        return value
+    return max(words, key=len) if longest else words[0]
+
+
 def _ps_identifier(query: DirectoryQuery) -> str | None:
     ids = {
         str(x)
@@ -113,9 +129,9 @@ def _professional_params(query: DirectoryQuery, prefix: str) -> list[tuple[str, 
     if identifier is not None:
         params.append((f"{prefix}identifier", f"{ID_NAT_PS_SYSTEM}|{identifier}"))
     if query.family_name is not None:
-        params.append((f"{prefix}family", query.family_name))
+        params.append((f"{prefix}family", server_text(query.family_name)))
     if query.given_name is not None:
-        params.append((f"{prefix}given", query.given_name))
+        params.append((f"{prefix}given", server_text(query.given_name)))
     if query.profession is not None:
         params.append((f"{prefix}qualification-code", f"{PROFESSION_SYSTEM}|{query.profession}"))
     if query.specialty is not None:
@@ -126,7 +142,7 @@ def _professional_params(query: DirectoryQuery, prefix: str) -> list[tuple[str, 
 def _place_params(query: DirectoryQuery, prefix: str) -> list[tuple[str, str]]:
     params: list[tuple[str, str]] = []
     if query.city is not None:
-        params.append((f"{prefix}address-city", query.city))
+        params.append((f"{prefix}address-city", server_text(query.city)))
     if query.postal_code is not None:
         params.append((f"{prefix}address-postalcode", query.postal_code))
     elif query.department is not None:
@@ -143,7 +159,7 @@ def _structure_params(query: DirectoryQuery, prefix: str) -> list[tuple[str, str
             value = f"{ID_NAT_STRUCT_SYSTEM}|{structure.id_nat_struct}"
             params.append((f"{prefix}identifier", value))
     if query.organisation is not None:
-        params.append((f"{prefix}name:contains", query.organisation))
+        params.append((f"{prefix}name:contains", server_text(query.organisation, longest=True)))
     return params
 
 

@@ -81,7 +81,7 @@ def test_criteria_are_sent_as_fhir_search_parameters(server: FhirTestServer) -> 
     )
     first = server.requests[0]
     assert first.resource == "Practitioner"
-    assert first.values("family") == ["Saucier"]
+    assert first.values("family") == ["saucier"]
     assert first.values("qualification-code") == [
         "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante|10"
     ]
@@ -96,10 +96,21 @@ def test_criteria_are_sent_as_fhir_search_parameters(server: FhirTestServer) -> 
     )
     role_request = server.requests[-1]
     assert role_request.resource == "PractitionerRole"
-    assert role_request.values("practitioner.family") == ["Saucier"]
+    assert role_request.values("practitioner.family") == ["saucier"]
     [entry] = page.results
     assert str(entry.mailboxes[0].address) == "arthur.saucier@cabinet-saint-antoine.mssante.fr"
     assert page.next_state is None
+
+
+def test_separators_and_accents_follow_the_reference_semantics() -> None:
+    resources = [*load_examples(), *practitioners(3, family="SAINT-MARTIN")]
+    resources += practitioners(2, family="SAINTE")
+    with FhirTestServer(resources) as server, Directory(_backend(server)) as directory:
+        found = list(directory.iter_search(DirectoryQuery(family_name="saint m")))
+        accented = list(directory.iter_search(DirectoryQuery(given_name="prénom1")))
+    assert sorted(_addresses(found)) == [f"p{i}@saint-martin.mssante.fr" for i in range(3)]
+    assert server.requests[0].values("family") == ["saint"]
+    assert "p1@saint-martin.mssante.fr" in _addresses(accented)
 
 
 def test_identifier_search_maps_rpps_to_id_nat_ps(server: FhirTestServer) -> None:
