@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass, fields
 from typing import Final
 
+from ..errors import ContentError
+
 __all__ = [
     "ADDRESS_COLUMNS",
     "COLUMNS",
@@ -79,7 +81,7 @@ assert COLUMN_COUNT == 31
 EXTRACTION_MAILBOX_TYPES: Final = frozenset({"PER", "ORG"})
 
 
-class MalformedRowError(ValueError):
+class MalformedRowError(ContentError):
     """One line of the extraction cannot be used; the importer counts it and goes on."""
 
     def __init__(self, reason: str) -> None:
