@@ -296,9 +296,7 @@ class _IndexWriter:
         if len(self.activities) >= _BATCH:
             self.flush()
 
-    def _add_mailbox(
-        self, mailbox_id: int, v: tuple[str, ...], city_key: str, tokens: str
-    ) -> None:
+    def _add_mailbox(self, mailbox_id: int, v: tuple[str, ...], city_key: str, tokens: str) -> None:
         fold = self._fold
         mailbox_type = v[0]
         is_person = mailbox_type == "PER"
