@@ -110,6 +110,7 @@ class RecipientStatus:
     diagnostic_code: str | None = None
     remote_mta: str | None = None
     last_attempt_date: datetime | None = None
+    will_retry_until: datetime | None = None
 
     @property
     def failed(self) -> bool:
@@ -265,16 +266,31 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
+def _split_blocks(text: str) -> list[Message]:
+    blocks = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
+    return [HeaderParser().parsestr(b + "\n") for b in blocks if b.strip()]
+
+
 def _blocks(part: Message) -> list[Message]:
-    """The field blocks of a message/delivery-status or message/disposition-notification part."""
+    """The field blocks of a message/(global-)delivery-status or disposition-notification part.
+
+    The stdlib splits message/delivery-status into blocks itself; any other message/* type
+    (e.g. RFC 6533 message/global-delivery-status) comes as one message holding the first
+    block's fields and the other blocks as its body, so it is split here.
+    """
     payload = part.get_payload()
     if isinstance(payload, list):
-        return [b for b in payload if isinstance(b, Message)]
+        blocks = [b for b in payload if isinstance(b, Message)]
+        if part.get_content_type() == "message/delivery-status" or len(blocks) != 1:
+            return blocks
+        try:  # the fields are UTF-8 in the global types: read them back as bytes
+            return _split_blocks(blocks[0].as_bytes().decode("utf-8", "replace"))
+        except (UnicodeError, ValueError, LookupError):
+            return blocks
     if isinstance(payload, str):
         raw = part.get_payload(decode=True)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else payload
-        blocks = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
-        return [HeaderParser().parsestr(b + "\n") for b in blocks if b.strip()]
+        return _split_blocks(text)
     return []
 
 
@@ -348,6 +364,7 @@ def _parse_dsn(status_part: Message, parts: Sequence[Message]) -> DeliveryReport
                 diagnostic_code=_field(block, "Diagnostic-Code"),
                 remote_mta=_typed_address(_field(block, "Remote-MTA")),
                 last_attempt_date=_date(_field(block, "Last-Attempt-Date")),
+                will_retry_until=_date(_field(block, "Will-Retry-Until")),
             )
         )
     envid = _field(per_message, "Original-Envelope-Id")

@@ -309,3 +309,15 @@ def test_mdn_for_an_8bit_original() -> None:
     headers = build_mdn(parse_received(bare), reporting_mailbox=HELENE, error=902)
     kinds = [a.media_type for a in parse_received(headers.data).attachments]
     assert kinds == ["text/rfc822-headers"]
+
+
+def test_global_delivery_status_rfc6533() -> None:
+    report = parse_received(load("dsn_global_utf8.eml")).report
+    assert isinstance(report, DeliveryReport)
+    assert report.reporting_mta == "mx.hopital.mssante.test"
+    assert report.original_message_id == "<g-1@medecin.mssante.test>"
+    assert [(r.final_recipient, r.action) for r in report.recipients] == [
+        ("hélène@hopital.mssante.test", DeliveryAction.FAILED),
+        ("other@hopital.mssante.test", DeliveryAction.DELAYED),
+    ]
+    assert report.recipients[1].will_retry_until is not None
