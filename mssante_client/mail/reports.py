@@ -297,13 +297,13 @@ def _blocks(part: Message) -> list[Message]:
 def _original_message_id(parts: Sequence[Message]) -> str | None:
     for part in parts:
         ctype = part.get_content_type()
-        if ctype in {"message/rfc822", "message/global"}:
+        if ctype in {"message/rfc822", "message/global", "message/global-headers"}:
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 found = _MSG_ID.search(_clean(inner[0].get("Message-ID", "")))
                 if found:
                     return found.group(0)
-        elif ctype in {"text/rfc822-headers", "message/global-headers"}:
+        elif ctype == "text/rfc822-headers":
             raw = part.get_payload(decode=True)
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
             found = _MSG_ID.search(_clean(HeaderParser().parsestr(text).get("Message-ID", "")))
