@@ -14,6 +14,8 @@ from .pki import ClientCertSpec, Issuer
 
 __all__ = [
     "ACCOUNT_SPECS",
+    "CH_TEST_FINESS",
+    "CH_TEST_ID_NAT_STRUCT",
     "HOPITAL_DOMAIN",
     "MEDECIN_DOMAIN",
     "OPERATOR_DOMAINS",
@@ -32,6 +34,11 @@ HOPITAL_DOMAIN = "hopital.mssante.test"
 #: Stand-in for Mon espace santé's ``patient.mssante.fr`` (ECO.2.2.6).
 PATIENT_DOMAIN = SANDBOX_PATIENT_DOMAIN
 OPERATOR_DOMAINS = (MEDECIN_DOMAIN, HOPITAL_DOMAIN)
+
+#: FINESS of the fixed structure "CH TEST" (Lyon) that owns the fixed ORG/APP mailboxes.
+CH_TEST_FINESS = "690999990"
+#: Its IdNatStruct ("1" + FINESS): the OU of its certificates.
+CH_TEST_ID_NAT_STRUCT = "1" + CH_TEST_FINESS
 
 #: A test INS (NIR shape, test OID): matricule 2 85 07 75 123 456 + its computed key.
 PATIENT_INS = INS.from_matricule("2850775123456", oid=INS.OID_TEST_NIR, qualified=True)
@@ -82,14 +89,14 @@ ACCOUNT_SPECS: tuple[AccountSpec, ...] = (
         SECRETARIAT,
         MailboxType.ORG,
         "Secrétariat cardiologie CH TEST",
-        _cert("secretariat.cardio", SECRETARIAT, MailboxType.ORG, "CH TEST", "0000 999000001"),
+        _cert("secretariat.cardio", SECRETARIAT, MailboxType.ORG, "CH TEST", CH_TEST_ID_NAT_STRUCT),
     ),
     AccountSpec(ACCUEIL, MailboxType.ORG, "Accueil CH TEST"),
     AccountSpec(
         DPI,
         MailboxType.APP,
         "DPI Cardiologie CH TEST",
-        _cert("dpi.cardio", DPI, MailboxType.APP, "CH TEST", "0000 999000001"),
+        _cert("dpi.cardio", DPI, MailboxType.APP, "CH TEST", CH_TEST_ID_NAT_STRUCT),
         can_act_as=(SECRETARIAT,),
     ),
     AccountSpec(

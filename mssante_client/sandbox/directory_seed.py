@@ -174,8 +174,7 @@ SERVICES = (
 )
 APPLICATIONS = ("dpi", "lgc", "ris", "sil", "dmp-connecteur")
 
-#: FINESS of the fixed structure "CH TEST" (Lyon) that owns the fixed ORG/APP mailboxes.
-CH_TEST_FINESS = "690999990"
+CH_TEST_FINESS = acc.CH_TEST_FINESS
 
 Entry = dict[str, Any]
 
