@@ -1,8 +1,10 @@
-"""``mssante sandbox start|stop|status|token``: the local MSSanté test operator."""
+"""``mssante sandbox start|stop|status|env|token``: the local MSSanté test operator."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,12 @@ def register(subparsers: Any) -> None:
     stop = sub.add_parser("stop", help="stop every daemon of the sandbox (by PID)")
     common(stop)
     stop.set_defaults(handler=_stop)
+
+    env = sub.add_parser(
+        "env", help='print shell exports for the running sandbox (eval "$(mssante sandbox env)")'
+    )
+    common(env)
+    env.set_defaults(handler=_env)
 
     token = sub.add_parser("token", help="print an OAuth2 bearer JWT the sandbox accepts")
     common(token)
@@ -123,6 +131,35 @@ def _status(args: argparse.Namespace) -> int:
 
 def _stop(args: argparse.Namespace) -> int:
     _sandbox(args).stop()
+    return 0
+
+
+def environment(info: SandboxInfo) -> dict[str, str]:
+    """Variables for shell tools and for the pytest plugin (which then reuses this sandbox)."""
+    return {
+        "MSSANTE_SANDBOX_ROOT": str(info.root),
+        "MSSANTE_SANDBOX_PORT_BASE": str(info.port_base),
+        "MSS_HOST": info.host,
+        "MSS_CA": str(info.ca_file),
+        "MSS_IMAP_STARTTLS": str(info.imap_port),
+        "MSS_IMAPS": str(info.imaps_port),
+        "MSS_SUBMISSION": str(info.submission_port),
+        "MSS_SUBMISSIONS": str(info.submissions_port),
+        "MSS_LDAP": info.ldap_uri,
+        "MSS_LDAPS": info.ldaps_uri,
+        "MSS_LDAP_BASE": info.ldap_base,
+        "MSS_WHITELIST_URL": info.whitelist_url,
+        "LDAPTLS_CACERT": str(info.ca_file),
+    }
+
+
+def _env(args: argparse.Namespace) -> int:
+    info = _sandbox(args).status()
+    if info is None:
+        print("sandbox not running", file=sys.stderr)
+        return 1
+    for name, value in environment(info).items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 

@@ -20,12 +20,26 @@ import pytest
 
 from mssante_client.cli import main
 from mssante_client.errors import MissingDependencyError, SandboxError
-from mssante_client.sandbox import Sandbox, SandboxInfo
+from mssante_client.sandbox import Sandbox, SandboxInfo, SandboxPorts
 from mssante_client.sandbox import process as sandbox_process
+from mssante_client.sandbox.services import all_endpoints
 
 pytestmark = pytest.mark.sandbox
 
-PORT_BASE = 11000
+
+def _free_port_base(first: int) -> int:
+    """First of ``first``, ``first + 1000``, ... whose ports are all free, so that another
+    run of this suite (another engineer's) does not collide with ours."""
+    for base in range(first, first + 8000, 1000):
+        if all(
+            sandbox_process.port_is_free(h, p)
+            for h, p in all_endpoints(SandboxPorts.from_base(base))
+        ):
+            return base
+    raise AssertionError(f"no free port base from {first}")
+
+
+PORT_BASE = _free_port_base(11000)
 
 
 def _listening(host: str, port: int) -> bool:
@@ -142,6 +156,13 @@ def test_cli_status_json_describes_the_running_sandbox(
     )
     token = capsys.readouterr().out.strip()
     assert token.count(".") == 2
+    assert _cli("sandbox", "env", "--root", str(small.root)) == 0
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines()
+    )
+    assert exports["MSSANTE_SANDBOX_ROOT"] == str(small.root)
+    assert exports["MSS_IMAPS"] == str(info.imaps_port) and exports["MSS_HOST"] == "127.0.0.2"
+    assert exports["LDAPTLS_CACERT"] == str(info.ca_file)
 
 
 def test_restart_service_keeps_the_sandbox_usable(small: Sandbox) -> None:
@@ -318,8 +339,9 @@ def test_cli_start_prints_one_json_document_and_daemons_outlive_it(scratch: Path
     """``mssante sandbox start --json`` in its own process; the daemons keep running after."""
     cli = [sys.executable, "-m", "mssante_client", "sandbox"]
     root = ["--root", str(scratch)]
+    base = _free_port_base(11500)
     started = subprocess.run(
-        [*cli, "start", *root, "--port-base", "11500", "--entries", "20", "--json"],
+        [*cli, "start", *root, "--port-base", str(base), "--entries", "20", "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -328,8 +350,8 @@ def test_cli_start_prints_one_json_document_and_daemons_outlive_it(scratch: Path
     try:
         assert started.returncode == 0, started.stderr
         info = SandboxInfo.model_validate_json(started.stdout)  # the whole stdout is one document
-        assert info.port_base == 11500 and info.directory_entries == 20
-        assert Sandbox(scratch, port_base=11500).status() == info
+        assert info.port_base == base and info.directory_entries == 20
+        assert Sandbox(scratch, port_base=base).status() == info
         assert all(_alive(pid) for pid in info.pids.values())
         status = subprocess.run(
             [*cli, "status", *root, "--json"],
