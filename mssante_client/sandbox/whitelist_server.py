@@ -28,6 +28,7 @@ def _handler(file: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "mssante-sandbox-whitelist"
         sys_version = ""
+        timeout = 10  # seconds per connection (also bounds the TLS handshake)
 
         def do_HEAD(self) -> None:
             self._serve(body=False)
@@ -86,7 +87,11 @@ def make_server(host: str, port: int, file: Path, cert: Path, key: Path) -> Thre
     context.load_cert_chain(cert, key)
     server = ThreadingHTTPServer((host, port), _handler(file))
     server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    # the handshake happens in the connection's own thread (first read), not in accept():
+    # a client that connects and stays silent cannot stall the server
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
     return server
 
 

@@ -74,3 +74,12 @@ def test_other_paths_are_404(mssante_sandbox: SandboxInfo) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(url, context=ctx, timeout=10)
     assert caught.value.code == 404
+
+
+def test_a_silent_client_does_not_stall_the_server(mssante_sandbox: SandboxInfo) -> None:
+    import socket
+
+    address = ("127.0.0.1", mssante_sandbox.ports.whitelist)
+    with socket.create_connection(address, timeout=5):  # connects, never says hello
+        status, _, body = _get(mssante_sandbox)
+    assert status == 200 and body
