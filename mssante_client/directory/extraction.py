@@ -626,9 +626,6 @@ def _structure(type_code: str, value: str) -> IdNatStruct | None:
     return found
 
 
-# NEEDS(integrator, identity): MSSanteAddress validation (email-validator, ~150 µs) is about
-# half the cost of a result; a strict ASCII fast path with the same normalisation would make an
-# extraction search ~2x faster (see docs/performance.md, Directory).
 def _entry(row: sqlite3.Row, places: Sequence[sqlite3.Row]) -> DirectoryEntry | None:
     """The model of one mailbox. Identifiers are validated (typed value objects); the models
     themselves are assembled with ``model_construct``, their fields being typed already."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -161,22 +160,14 @@ def _type_table(mapping: LDAPMapping) -> dict[str, MailboxType]:
 #: The sandbox's stand-in schema (docs/sandbox.md), the documented default.
 SANDBOX_MAPPING: Final = LDAPMapping()
 
-# A conservative subset of RFC 5321 dot-atom addresses: what directories publish. Addresses
-# matching it are built without the (slow) full email-validator pass; others go through it.
-_SIMPLE_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
-
-
-_I = TypeVar("_I", MSSanteAddress, IdNatPS, IdNatStruct)
+_I = TypeVar("_I", IdNatPS, IdNatStruct)
 
 
 def _trusted(kind: type[_I], value: str) -> _I:
     """An identifier whose value is already known valid (skips re-validation).
 
-    Used for values derived from one just validated (``8`` + a valid RPPS is a valid IdNatPS)
-    and for addresses that passed :data:`_SIMPLE_ADDRESS`; never for raw input.
+    Used for values derived from one just validated (``8`` + a valid RPPS is a valid IdNatPS),
+    never for raw input.
     """
     obj = object.__new__(kind)
     object.__setattr__(obj, "_value", value)
@@ -184,15 +175,11 @@ def _trusted(kind: type[_I], value: str) -> _I:
 
 
 def fast_address(value: str) -> MSSanteAddress:
-    """An :class:`MSSanteAddress` for a directory value, fast for the common simple shape.
+    """An :class:`MSSanteAddress` for a directory value.
 
-    Why: the full email-validator check costs ~60 µs; a 10,000-entry search would spend more
-    time there than on the wire. A value that fully matches the strict pattern above is
-    already valid (the pattern is a subset of RFC 5321), so only the normalisation is applied.
+    Kept as the mapping's single entry point for addresses; the fast path for the common
+    simple shape now lives in :class:`MSSanteAddress` itself, so every backend benefits.
     """
-    if len(value) <= 254 and _SIMPLE_ADDRESS.fullmatch(value):
-        local, _, domain = value.rpartition("@")
-        return _trusted(MSSanteAddress, f"{local}@{domain.lower()}")
     return MSSanteAddress(value)
 
 

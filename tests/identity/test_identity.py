@@ -279,3 +279,44 @@ def test_pydantic_reports_the_identifier_error() -> None:
     with pytest.raises(ValidationError) as info:
         _Model(rpps="10001234567", ins="189127512501282", address="a@b.fr")  # type: ignore[arg-type]
     assert "Luhn" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "jean.dupont@medecin.mssante.fr",
+        "Jean.Dupont@Medecin.MSSante.FR",
+        "a+b_c{x}@hopital.mssante.test",
+        "285077512345655@patient.mssante.fr",
+        "x@a-b.c.fr",
+        "u@xn--hpital-fsa.fr",
+        '"quoted local"@medecin.mssante.fr',
+        "é@medecin.mssante.fr",
+        "jean@localhost",
+        "jean@host.local",
+        "a..b@medecin.mssante.fr",
+        ".a@medecin.mssante.fr",
+        "a@-bad.fr",
+        "a@bad-.fr",
+        "a@123.456",
+        ("x" * 65) + "@medecin.mssante.fr",
+        "a@" + ("b" * 64) + ".fr",
+    ],
+)
+def test_address_fast_path_agrees_with_email_validator(value: str) -> None:
+    """The fast path never accepts what the full check refuses, nor changes the result."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        full = validate_email(
+            value, check_deliverability=False, allow_smtputf8=False, test_environment=True
+        ).normalized
+        local, _, domain = full.rpartition("@")
+        expected: str | None = f"{local}@{domain.lower()}"
+    except EmailNotValidError:
+        expected = None
+    if expected is None:
+        with pytest.raises(AddressError):
+            MSSanteAddress(value)
+    else:
+        assert MSSanteAddress(value).value == expected
