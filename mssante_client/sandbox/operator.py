@@ -240,7 +240,12 @@ class Sandbox:
                             "postfix start")  # fmt: skip
                 pid = self._postfix_master_pid()
             except SandboxError as exc:
-                raise SandboxError(f"{exc}\n{self._log_tails(service)}") from exc
+                check = [_program("postfix"), "-c", str(layout.postfix_dir), "check"]
+                said = process.run_on_terminal(check) or "(nothing)"
+                raise SandboxError(
+                    f"{exc}\n--- postfix check (on a terminal) said:\n{said}\n"
+                    f"{self._log_tails(service)}"
+                ) from exc
         else:
             command = _spawn_command(service, layout, self.ports, _program)
             pid = process.spawn(command, log_files(service, layout)[-1])

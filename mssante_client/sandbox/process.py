@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pty
+import select
 import shutil
 import signal
 import socket
@@ -31,6 +33,7 @@ __all__ = [
     "log_tail",
     "port_is_free",
     "run",
+    "run_on_terminal",
     "spawn",
     "terminate",
     "terminate_all",
@@ -148,6 +151,43 @@ def _signal_and_wait(pids: Iterable[int], sig: int, timeout: float) -> list[int]
         time.sleep(0.05)
         alive = [p for p in alive if is_alive(p)]
     return alive
+
+
+def run_on_terminal(argv: Sequence[str], *, timeout: float = 30) -> str:
+    """Run a command on a pseudo-terminal and return what it printed.
+
+    Why: Postfix reports its start-up errors only to syslog or to a terminal; with no syslog
+    in a container, a pseudo-terminal is the only way to get the reason (docs/sandbox.md).
+    """
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+            close_fds=True,
+        )  # fmt: skip
+    except OSError as exc:
+        os.close(controller)
+        os.close(terminal)
+        return f"(cannot run {argv[0]}: {exc.strerror})"
+    os.close(terminal)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(controller)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n").strip()
 
 
 def terminate(pid: int, *, is_ours: Callable[[int], bool], timeout: float = 10) -> None:

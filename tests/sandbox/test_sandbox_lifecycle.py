@@ -216,6 +216,28 @@ def test_every_service_can_be_restarted(small: Sandbox, service: str) -> None:
     assert all(_listening(h, p) for h, p in _all_endpoints(after))
 
 
+def test_a_postfix_start_failure_says_why(small: Sandbox) -> None:
+    """Postfix prints its fatal errors only on a terminal: the SandboxError must carry them."""
+    info = small.start(directory_entries=50)
+    main_cf = small.layout.postfix_dir / "main.cf"
+    good = main_cf.read_text()
+    main_cf.write_text(
+        good.replace(
+            f"maillog_file_prefixes = {small.layout.log_dir}",
+            "maillog_file_prefixes = /nonexistent",
+        )
+    )
+    try:
+        with pytest.raises(
+            SandboxError, match="does not match any prefix in maillog_file_prefixes"
+        ):
+            small.restart_service("postfix")
+    finally:
+        main_cf.write_text(good)
+    assert small.status() is None  # Postfix is down: the next start restarts everything
+    assert small.start(directory_entries=50).pids != info.pids
+
+
 def test_publishing_a_new_whitelist_changes_its_etag(small: Sandbox) -> None:
     import datetime as dt
     import urllib.request
