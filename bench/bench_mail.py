@@ -41,8 +41,8 @@ from mssante_client.mail.mailbox import Mailbox
 from mssante_client.mail.message import ComposedMessage, Message, Sender
 from mssante_client.mail.sasl import plain
 from mssante_client.mail.sync import SyncState
-from mssante_client.mail.tls import create_client_context
 from mssante_client.sandbox import Sandbox, SandboxInfo
+from mssante_client.tls import create_client_context
 
 SENDER = "jean.dupont@medecin.mssante.test"
 RECIPIENT = "accueil@hopital.mssante.test"

@@ -8,8 +8,7 @@ failures onto :mod:`mssante_client.errors` must be the same for both.
 from __future__ import annotations
 
 import ssl
-from importlib.resources import files
-from typing import Final, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,15 +21,13 @@ from ..errors import (
     MssanteError,
     TimeoutError,
 )
+from ..tls import igc_sante_root_pem
 
 __all__ = ["Verify", "host_of", "is_loopback", "require_secure_url", "tls_context", "translate"]
 
 #: ``"system"`` (the OS store), ``"igc-sante"`` (the shipped IGC-Santé root plus the OS store),
 #: a CA file path, or a ready :class:`ssl.SSLContext` (which must verify).
 Verify = ssl.SSLContext | Literal["system", "igc-sante"] | str
-
-_IGC_SANTE_ROOT: Final = "igc-sante-racine-elementaire.pem"
-
 
 def tls_context(verify: Verify) -> ssl.SSLContext:
     """A client context that verifies the server; refuses one that would not."""
@@ -43,8 +40,8 @@ def tls_context(verify: Verify) -> ssl.SSLContext:
     if verify == "system":
         return context
     if verify == "igc-sante":
-        pem = files("mssante_client").joinpath("data", _IGC_SANTE_ROOT)
-        context.load_verify_locations(cadata=pem.read_text(encoding="ascii"))
+        # the pinned root: its SHA-256 fingerprint is checked on every load (ECO.1.1.10)
+        context.load_verify_locations(cadata=igc_sante_root_pem())
         return context
     try:
         context.load_verify_locations(cafile=verify)

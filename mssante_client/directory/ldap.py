@@ -72,7 +72,7 @@ _IGC_ROOT_RESOURCE = "igc-sante-racine-elementaire.pem"
 
 def _default_ca_file() -> str:
     """The shipped IGC-Santé root, after checking its pinned fingerprint (ECO.1.1.10)."""
-    from ..mail.tls import igc_sante_root_pem  # the one place where the root is pinned
+    from ..tls import igc_sante_root_pem  # the one place where the root is pinned
 
     igc_sante_root_pem()
     path = resources.files("mssante_client.data").joinpath(_IGC_ROOT_RESOURCE)
@@ -119,7 +119,7 @@ def diagnose_tls(
     closed port alike as "Can't contact LDAP server". This re-plays the connection with the
     same trust anchor: TCP, then StartTLS if needed, then the handshake, and names the failure.
     """
-    from ..mail.tls import create_client_context, translate_ssl_error
+    from ..tls import create_client_context, translate_ssl_error
 
     where = f"LDAP {host}:{port}"
     try:

@@ -362,7 +362,7 @@ def _get(
     url: str, headers: dict[str, str], *, ca_file: str | Path | None, timeout: float
 ) -> tuple[int, bytes, httpx.Headers]:
     """One GET with a verified TLS context; errors translated; body size capped."""
-    from ..mail.tls import create_client_context, translate_ssl_error
+    from ..tls import create_client_context, translate_ssl_error
 
     if not url.startswith("https://"):
         raise ConnectError(f"liste blanche must be fetched over https, not {url!r}")

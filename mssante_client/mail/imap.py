@@ -36,6 +36,7 @@ from ..errors import (
     TokenError,
 )
 from ..errors import TimeoutError as MssTimeoutError
+from ..tls import translate_ssl_error
 from . import sasl
 from ._redact import mask_address, redact
 from .credentials import Credentials, OAuth2Token
@@ -55,7 +56,6 @@ from .imap_parse import (
     parse_select,
     quote,
 )
-from .tls import translate_ssl_error
 
 __all__ = ["ENVELOPE_ITEMS", "FetchedMessage", "ImapTransport", "uid_set"]
 

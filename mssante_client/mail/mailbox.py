@@ -21,6 +21,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from ..errors import InvalidInputError, MessageError, UntrustedDomainError
 from ..identity import MSSanteAddress
+from ..tls import create_client_context
 from ._redact import mask_address
 from .credentials import ClientCertificate, Credentials
 from .endpoint import Endpoint, Security
@@ -30,7 +31,6 @@ from .message import ComposedMessage, Message
 from .received import ReceivedMessage, parse_received
 from .smtp import RetryPolicy, SendResult, SmtpTransport
 from .sync import SyncPlan, SyncState, plan_sync
-from .tls import create_client_context
 
 __all__ = ["EnvelopeSync", "Mailbox", "MessageSync", "TrustPolicy"]
 

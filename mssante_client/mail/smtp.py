@@ -37,12 +37,12 @@ from ..errors import (
     TokenError,
 )
 from ..errors import TimeoutError as MssTimeoutError
+from ..tls import translate_ssl_error
 from . import sasl
 from ._redact import mask_address, redact
 from .credentials import Credentials, OAuth2Token
 from .endpoint import Endpoint, Security, error_ack, initial_response
 from .message import ComposedMessage
-from .tls import translate_ssl_error
 
 __all__ = [
     "AllRecipientsRefusedError",

@@ -21,12 +21,12 @@ from mssante_client.errors import (
     TLSError,
 )
 from mssante_client.mail.endpoint import Security
-from mssante_client.mail.tls import (
+from mssante_client.sandbox import SandboxInfo
+from mssante_client.tls import (
     IGC_SANTE_ROOT_SHA256,
     create_client_context,
     igc_sante_root_pem,
 )
-from mssante_client.sandbox import SandboxInfo
 
 SHARED_TRUST = Path(__file__).resolve().parents[3] / "shared" / "trust"
 

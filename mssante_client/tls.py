@@ -1,8 +1,9 @@
-"""TLS for the mail transports: SSL contexts, trust anchors, ssl error translation.
+"""TLS for every edge (SMTP, IMAP, LDAP, HTTPS): SSL contexts, trust anchors, ssl errors.
 
-Why a module of its own: every rule about *which* server we accept lives here, once, for SMTP and
-IMAP alike. The contexts it builds always verify the chain and the host name and refuse anything
-below TLS 1.2 (ECO.1.1.1); there is deliberately no switch to turn that off.
+Why a module of its own: every rule about *which* server we accept lives here, once, for mail,
+the directory and the liste blanche alike. The contexts it builds always verify the chain and
+the host name and refuse anything below TLS 1.2 (ECO.1.1.1); there is deliberately no switch
+to turn that off.
 
 Trust: by default the only anchor is the IGC-Santé root "AC RACINE IGC-SANTE ELEMENTAIRE"
 (ECO.1.1.10), shipped as package data and pinned by its SHA-256 fingerprint, checked every time it
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from ..errors import (
+from .errors import (
     CertificateVerificationError,
     ClientCertificateError,
     ConfigurationError,
@@ -33,7 +34,7 @@ __all__ = [
     "translate_ssl_error",
 ]
 
-_log = logging.getLogger("mssante_client.mail")
+_log = logging.getLogger("mssante_client.tls")
 
 #: SHA-256 of the DER encoding of "AC RACINE IGC-SANTE ELEMENTAIRE" (valid 2013-2033), checked
 #: against two independent public sources (see /work/shared/trust/README.md at build time).
