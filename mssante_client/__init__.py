@@ -39,24 +39,31 @@ __all__ += [
 ]
 
 # --- document (issue 3) ----------------------------------------------------------------------
-from .document import (  # noqa: E402
+from .document import (  # noqa: E402  # noqa: E402
     Code,
     Confidentiality,
     ConfidentialityFlag,
+    ConformanceReport,
     Document,
     DocumentType,
     Encounter,
+    Finding,
     HeaderSpec,
     HealthProfessional,
     InstanceId,
     Organization,
     Patient,
+    ReadLimits,
     ServiceEvent,
     Sex,
+    Submission,
+    XDMPackage,
     all_document_types,
+    build_xdm,
     document_type,
+    read_xdm,
+    validate,
 )
-from .document.conformance import ConformanceReport  # noqa: E402
 
 __all__ += [
     "Code",
@@ -66,15 +73,22 @@ __all__ += [
     "Document",
     "DocumentType",
     "Encounter",
+    "Finding",
     "HeaderSpec",
     "HealthProfessional",
     "InstanceId",
     "Organization",
     "Patient",
+    "ReadLimits",
     "ServiceEvent",
     "Sex",
+    "Submission",
+    "XDMPackage",
     "all_document_types",
+    "build_xdm",
     "document_type",
+    "read_xdm",
+    "validate",
 ]
 
 # --- mail (issue 4) --------------------------------------------------------------------------
@@ -173,3 +187,7 @@ __all__ += [
     "Whitelist",
     "WhitelistDomain",
 ]
+from .directory.extraction import ExtractionBackend, ImportReport  # noqa: E402
+from .directory.fhir import AsyncFhirBackend, FhirBackend  # noqa: E402
+
+__all__ += ["AsyncFhirBackend", "ExtractionBackend", "FhirBackend", "ImportReport"]

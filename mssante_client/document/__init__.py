@@ -61,3 +61,48 @@ __all__ = [
     "practice_setting",
     "specialty",
 ]
+
+# IHE_XDM packages, the mail-facing helpers and the conformance check.
+from .conformance import ConformanceIssue, ConformanceReport, validate
+from .mssante import (
+    DDM_PREFIX,
+    companion_pdf,
+    companion_pdf_name,
+    ddm_subject,
+    strip_ddm_prefix,
+    x_mss_codecda,
+    x_mss_ins,
+)
+from .xdm import Submission, build_xdm, write_xdm
+from .xdm_read import (
+    Finding,
+    PackagedDocument,
+    ReadLimits,
+    Severity,
+    Subset,
+    XDMPackage,
+    read_xdm,
+)
+
+__all__ += [
+    "DDM_PREFIX",
+    "ConformanceIssue",
+    "ConformanceReport",
+    "Finding",
+    "PackagedDocument",
+    "ReadLimits",
+    "Severity",
+    "Submission",
+    "Subset",
+    "XDMPackage",
+    "build_xdm",
+    "companion_pdf",
+    "companion_pdf_name",
+    "ddm_subject",
+    "read_xdm",
+    "strip_ddm_prefix",
+    "validate",
+    "write_xdm",
+    "x_mss_codecda",
+    "x_mss_ins",
+]
