@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
 from email_validator import EmailNotValidError, validate_email
@@ -194,23 +194,7 @@ class IdNatPS(_StringIdentifier):
 
     @classmethod
     def _validate(cls, value: str) -> str:
-        if value.startswith("8"):
-            try:
-                RPPS(value[1:])
-            except IdentifierError as exc:
-                raise IdentifierError(
-                    cls._field, f"'8' must be followed by an RPPS ({exc.reason})"
-                ) from None
-        elif value.startswith("0"):
-            try:
-                ADELI(value[1:])
-            except IdentifierError as exc:
-                raise IdentifierError(
-                    cls._field, f"'0' must be followed by an ADELI ({exc.reason})"
-                ) from None
-        else:
-            raise IdentifierError(cls._field, "must start with 8 (RPPS) or 0 (ADELI)")
-        return value
+        return _prefixed(cls._field, value, {"8": ("RPPS", RPPS), "0": ("ADELI", ADELI)})
 
     @classmethod
     def from_rpps(cls, rpps: str | RPPS) -> IdNatPS:
@@ -292,17 +276,8 @@ class IdNatStruct(_StringIdentifier):
 
     @classmethod
     def _validate(cls, value: str) -> str:
-        kind, rest = value[:1], value[1:]
-        inner: dict[str, Callable[[str], object]] = {"1": FINESS, "3": SIRET, "4": _rpps_rank}
-        if kind not in inner:
-            raise IdentifierError(cls._field, "must start with 1 (FINESS), 3 (SIRET) or 4 (RPPS)")
-        try:
-            inner[kind](rest)
-        except IdentifierError as exc:
-            names = {"1": "FINESS", "3": "SIRET", "4": "RPPS"}
-            reason = f"'{kind}' prefix ({names[kind]}): {exc.reason}"
-            raise IdentifierError(cls._field, reason) from None
-        return value
+        kinds = {"1": ("FINESS", FINESS), "3": ("SIRET", SIRET), "4": ("RPPS", _rpps_rank)}
+        return _prefixed(cls._field, value, kinds)
 
     @property
     def finess(self) -> FINESS | None:
@@ -311,6 +286,22 @@ class IdNatStruct(_StringIdentifier):
     @property
     def siret(self) -> SIRET | None:
         return SIRET(self._value[1:]) if self._value.startswith("3") else None
+
+
+def _prefixed(
+    field: str, value: str, kinds: Mapping[str, tuple[str, Callable[[str], object]]]
+) -> str:
+    """Validate a national identifier: a one-character kind prefix, then the inner identifier."""
+    kind, rest = value[:1], value[1:]
+    if kind not in kinds:
+        choices = ", ".join(f"{k} ({name})" for k, (name, _) in kinds.items())
+        raise IdentifierError(field, f"must start with {choices}")
+    name, inner = kinds[kind]
+    try:
+        inner(rest)
+    except IdentifierError as exc:
+        raise IdentifierError(field, f"'{kind}' prefix ({name}): {exc.reason}") from None
+    return value
 
 
 def _rpps_rank(value: str) -> str:
