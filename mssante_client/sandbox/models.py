@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import SandboxError
-from ..identity import MailboxType
+from ..identity import MailboxType, MSSanteAddress
 
 __all__ = ["CertBundle", "SandboxAccount", "SandboxInfo", "SandboxPorts", "TokenIssuer"]
 
@@ -143,9 +143,9 @@ class SandboxInfo(_Frozen):
     pids: dict[str, int]
     log_dir: Path
 
-    def account(self, address: str) -> SandboxAccount:
+    def account(self, address: str | MSSanteAddress) -> SandboxAccount:
         """The account with this address (case-insensitive); SandboxError if unknown."""
-        wanted = address.strip().lower()
+        wanted = str(address).strip().lower()
         for acc in self.accounts:
             if acc.address.lower() == wanted:
                 return acc

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from mssante_client.errors import SandboxError
-from mssante_client.identity import INS, MailboxType
+from mssante_client.identity import INS, MailboxType, MSSanteAddress
 from mssante_client.sandbox import SandboxAccount, SandboxPorts
 from mssante_client.sandbox import accounts as acc
 from mssante_client.sandbox.config import render, render_all
@@ -150,5 +150,6 @@ def test_unknown_account_is_a_sandbox_error() -> None:
 
     info = SandboxInfo.model_construct(accounts=_accounts())
     assert info.account("JEAN.DUPONT@medecin.mssante.test").address == acc.JEAN
+    assert info.account(MSSanteAddress(acc.DPI)).address == acc.DPI
     with pytest.raises(SandboxError, match="no sandbox account"):
         info.account("nobody@medecin.mssante.test")
