@@ -45,6 +45,9 @@ def _pytest(directory: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_running_sandbox_is_reused_and_left_running(
     tmp_path: Path, mssante_sandbox: SandboxInfo, mssante_sandbox_control: Sandbox
 ) -> None:
+    # other tests may have restarted a service (new PIDs): compare with the state right now
+    before = mssante_sandbox_control.status()
+    assert before is not None
     (tmp_path / "test_integrator.py").write_text(
         INTEGRATOR_TEST.format(root=str(mssante_sandbox.root))
     )
@@ -55,7 +58,7 @@ def test_running_sandbox_is_reused_and_left_running(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
-    assert mssante_sandbox_control.status() == mssante_sandbox  # not stopped by the inner run
+    assert mssante_sandbox_control.status() == before  # not stopped by the inner run
 
 
 def test_missing_packages_skip_with_the_install_command(tmp_path: Path) -> None:
