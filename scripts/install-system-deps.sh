@@ -19,7 +19,7 @@ fi
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 PACKAGES="dovecot-imapd dovecot-submissiond dovecot-lmtpd postfix slapd ldap-utils
-  libldap2-dev libsasl2-dev openssl gcc python3-venv"
+  libldap2-dev libsasl2-dev openssl gcc python3-dev python3-venv"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
