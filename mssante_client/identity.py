@@ -53,16 +53,14 @@ PATIENT_DOMAINS = frozenset({PATIENT_DOMAIN, SANDBOX_PATIENT_DOMAIN})
 # --- check digits --------------------------------------------------------------------------
 
 
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2·d with its digits summed
+
+
 def luhn_check_digit(digits: str) -> int:
     """The Luhn digit that completes ``digits`` (used by RPPS, FINESS, SIRET)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:  # doubled: positions that will be odd once the key is appended
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    # from the right: the 1st, 3rd, ... digits are doubled once the key is appended
+    total = sum(_LUHN_DOUBLED[int(c)] for c in digits[::-1][::2])
+    total += sum(int(c) for c in digits[::-1][1::2])
     return (10 - total % 10) % 10
 
 
