@@ -106,6 +106,7 @@ class Mailbox:
         sec = Security(security)
         default_smtp, default_imap = _DEFAULT_PORTS[sec]
         self.nil = nil
+        self._warned_nil = False
         self.trust_policy = trust_policy
         self.max_message_size = max_message_size
         self.idle_restart = idle_restart
@@ -169,7 +170,16 @@ class Mailbox:
     # -- sending ---------------------------------------------------------------------------
 
     def compose(self, message: Message) -> ComposedMessage:
-        """The bytes that :meth:`send` would submit (X-MSS-NIL and size limit applied)."""
+        """The bytes that :meth:`send` would submit (X-MSS-NIL and size limit applied).
+
+        ECO.2.4.3 wants ``X-MSS-NIL`` on every mail: without ``nil=`` a warning is logged once.
+        """
+        if self.nil is None and not self._warned_nil:
+            self._warned_nil = True
+            _log.warning(
+                "no X-MSS-NIL configured for this mailbox: ECO.2.4.3 requires it on every mail "
+                "(pass nil=<the product reference of the software declaration>)"
+            )
         return message.compose(nil=self.nil, max_size=self.max_message_size)
 
     def send(self, message: Message | ComposedMessage) -> SendResult:
