@@ -267,6 +267,14 @@ class Document:
         return self._source
 
     @property
+    def has_xml(self) -> bool:
+        """Whether the CDA bytes are already at hand (read from bytes, or serialised once).
+
+        Packaging uses it to copy those exact bytes instead of streaming a fresh serialisation.
+        """
+        return self._source is not None
+
+    @property
     def type(self) -> DocumentType:
         """Catalogue entry of ``ClinicalDocument/code`` (an ad-hoc entry if not in J07)."""
         code = self.header.code

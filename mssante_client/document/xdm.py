@@ -278,9 +278,7 @@ def _cda_chunks(document: Document) -> Iterator[bytes]:
     """
     body = document.body
     payload = body.payload
-    # NEEDS(part A): a public way to know whether a Document carries its source bytes.
-    has_source = getattr(document, "_source", None) is not None
-    if has_source or body.level != 1 or payload is None or len(payload) < STREAM_THRESHOLD:
+    if document.has_xml or body.level != 1 or payload is None or len(payload) < STREAM_THRESHOLD:
         yield document.to_xml()
         return
     stub_body = Body(level=1, media_type=body.media_type,
