@@ -53,14 +53,15 @@ PATIENT_DOMAINS = frozenset({PATIENT_DOMAIN, SANDBOX_PATIENT_DOMAIN})
 # --- check digits --------------------------------------------------------------------------
 
 
-_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # 2·d with its digits summed
+#: Each digit replaced by 2·d with its digits summed (the doubled positions of Luhn).
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_check_digit(digits: str) -> int:
     """The Luhn digit that completes ``digits`` (used by RPPS, FINESS, SIRET)."""
     # from the right: the 1st, 3rd, ... digits are doubled once the key is appended
-    total = sum(_LUHN_DOUBLED[int(c)] for c in digits[::-1][::2])
-    total += sum(int(c) for c in digits[::-1][1::2])
+    rev = digits[::-1]
+    total = sum(map(int, rev[::2].translate(_LUHN_DOUBLED))) + sum(map(int, rev[1::2]))
     return (10 - total % 10) % 10
 
 
@@ -82,7 +83,9 @@ class _StringIdentifier:
     _value: str
 
     def __init__(self, value: str | Self) -> None:
-        if isinstance(value, type(self)):
+        if type(value) is str:  # the common case first: this runs for every directory result
+            raw = value.strip()
+        elif isinstance(value, type(self)):
             raw = value.value
         elif isinstance(value, str):
             raw = value.strip()
@@ -551,11 +554,11 @@ class MSSanteAddress(_StringIdentifier):
 
     @classmethod
     def _validate(cls, value: str) -> str:
-        if any(c in value for c in "\r\n\0"):
-            raise AddressError(cls._field, "must not contain line breaks or NUL")
-        simple = _simple_address(value)
+        simple = _simple_address(value)  # its pattern admits no control character
         if simple is not None:
             return simple
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise AddressError(cls._field, "must not contain line breaks or NUL")
         try:
             result = validate_email(
                 value, check_deliverability=False, allow_smtputf8=False, test_environment=True

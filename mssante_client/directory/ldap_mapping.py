@@ -141,6 +141,7 @@ _FIELDS: Final = (
 
 
 @functools.cache
+@functools.cache
 def _lookup_names(mapping: LDAPMapping, lower: bool) -> tuple[str, ...]:
     """The attribute of each of :data:`_FIELDS` ("" when unmapped), optionally lower-cased."""
     names = (getattr(mapping, f) or "" for f in _FIELDS)
