@@ -10,4 +10,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,validation]'
-echo "bootstrap: $(.venv/bin/python --version), mssante $(.venv/bin/mssante --version)"
+echo "bootstrap: $(.venv/bin/python --version), $(.venv/bin/mssante --version)"
