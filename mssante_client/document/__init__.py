@@ -1,7 +1,7 @@
 """CDA R2 documents and IHE_XDM packages for MSSanté (pure: bytes and files in, bytes out).
 
-Part A (this package's models, catalogue, CDA build/read and conformance checks) is re-exported
-here; the XDM modules add their own names.
+Models, the document-type catalogue, CDA building and reading, IHE_XDM packages, the
+mail-facing helpers and the conformance check are re-exported here.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The ``Mailbox`` facade: one MSSanté mailbox, sending over SMTP and receiving over IMAP.
 
-It only wires the pieces: TLS context (:mod:`.tls`), credentials (:mod:`.credentials`), the SMTP
-and IMAP transports (:mod:`.smtp`, :mod:`.imap`), the pure sync planner (:mod:`.sync`) and mail
-part A's composer / parser. One SMTP and one IMAP connection per ``Mailbox``, each opened on first
+It only wires the pieces: TLS context (:mod:`mssante_client.tls`), credentials
+(:mod:`.credentials`), the SMTP and IMAP transports (:mod:`.smtp`, :mod:`.imap`), the pure sync
+planner (:mod:`.sync`) and the pure composer / parser (:mod:`.message`, :mod:`.received`). One
+SMTP and one IMAP connection per ``Mailbox``, each opened on first
 use and reused; use it as a context manager so both are closed.
 
 Defaults follow the Référentiel: STARTTLS on 587 and 143 (ECO.1.0.1/1.0.2), TLS >= 1.2 with the

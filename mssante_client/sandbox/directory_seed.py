@@ -1,6 +1,6 @@
 """Deterministic synthetic directory: MSSanté mailboxes of professionals and structures.
 
-Why: the Directory engineer needs a realistic, large (1,000 to 100,000 entries) and
+Why: the directory backends need a realistic, large (1,000 to 100,000 entries) and
 *reproducible* directory to test multi-criteria search (SC.MSS/UX.41: RPPS, name, profession,
 specialty, place) and paging. Values follow the real code systems (TRE_G15 professions,
 TRE_R38 savoir-faire, TRE_R257 mailbox types), identifiers carry valid Luhn keys, places are

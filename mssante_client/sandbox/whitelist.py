@@ -2,7 +2,7 @@
 
 Why: clients may pre-check recipients against the liste blanche of trusted MSSanté domains
 (published by the ANS over HTTPS, see the rules digest §3). The sandbox serves its own list so
-the Directory engineer can test download, IGC-Santé-style TLS verification and caching.
+directory code can be tested for download, IGC-Santé-style TLS verification and caching.
 Root element ``ListeBlanche`` (the real root name is not confirmed), namespace
 ``https://listeblanche.mssante.fr/schema``; children ``DateDeGeneration`` then repeated
 ``Domaine`` (``Nom``, ``Description``, ``DNCertificatOperateur``, ``ResponsableContact``,
