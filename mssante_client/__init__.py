@@ -93,6 +93,7 @@ __all__ += [
 
 # --- mail (issue 4) --------------------------------------------------------------------------
 from .mail import (  # noqa: E402
+    AsyncMailbox,
     Attachment,
     ClientCertificate,
     ComposedMessage,
@@ -113,6 +114,7 @@ from .mail import (  # noqa: E402
 )
 
 __all__ += [
+    "AsyncMailbox",
     "Attachment",
     "ClientCertificate",
     "ComposedMessage",
@@ -159,6 +161,7 @@ __all__ += [
 
 # --- directory (issue 5) ---------------------------------------------------------------------
 from .directory import (  # noqa: E402
+    AsyncDirectory,
     CodedConcept,
     Directory,
     DirectoryMailbox,
@@ -174,6 +177,7 @@ from .directory import (  # noqa: E402
 )
 
 __all__ += [
+    "AsyncDirectory",
     "CodedConcept",
     "Directory",
     "DirectoryMailbox",

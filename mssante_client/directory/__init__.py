@@ -7,6 +7,7 @@ their own modules. :class:`Whitelist` is the liste blanche of MSSanté domains.
 
 from __future__ import annotations
 
+from .async_directory import AsyncDirectory, AsyncDirectoryBackend
 from .backend import BackendPage, DirectoryBackend
 from .directory import Directory
 from .ldap import LDAPDirectory
@@ -25,6 +26,8 @@ from .whitelist import Whitelist, WhitelistDomain
 
 __all__ = [
     "SANDBOX_MAPPING",
+    "AsyncDirectory",
+    "AsyncDirectoryBackend",
     "BackendPage",
     "CodedConcept",
     "Directory",

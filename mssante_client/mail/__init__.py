@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 # --- the network edge ------------------------------------------------------------------------
+from .async_mailbox import AsyncMailbox
 from .credentials import ClientCertificate, OAuth2Mechanism, OAuth2Token, Password
 from .endpoint import Security
 from .mailbox import EnvelopeSync, Mailbox, MessageSync, TrustPolicy
@@ -65,6 +66,7 @@ from .smtp import DeliveryUncertainError, RecipientResult, RetryPolicy, SendResu
 from .sync import SyncState
 
 __all__ += [
+    "AsyncMailbox",
     "ClientCertificate",
     "DeliveryUncertainError",
     "EnvelopeSync",
