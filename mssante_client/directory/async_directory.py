@@ -23,27 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeGuard, cast, runtime_checkable
 
 from .._offload import SerialOffloader
-from ..errors import QueryError
 from .backend import (
     BackendPage,
     BackendState,
-    Cursor,
     DirectoryBackend,
-    decode_cursor,
-    encode_cursor,
 )
+from .directory import finish_page, plan_page, query_of
 from .models import DirectoryEntry, SearchPage
 from .query import DirectoryQuery
 
 __all__ = ["AsyncDirectory", "AsyncDirectoryBackend"]
-
-_log = logging.getLogger("mssante_client.directory")
 
 
 @runtime_checkable
@@ -67,15 +61,6 @@ class AsyncDirectoryBackend(Protocol):
 def is_async_backend(backend: object) -> TypeGuard[AsyncDirectoryBackend]:
     """True when ``backend.search_page`` is a coroutine function (awaited, not offloaded)."""
     return inspect.iscoroutinefunction(getattr(backend, "search_page", None))
-
-
-def _query_of(query: DirectoryQuery | None, criteria: dict[str, Any]) -> DirectoryQuery:
-    """The query: given, built from keywords, or given and refined by keywords (as Directory)."""
-    if query is None:
-        return DirectoryQuery(**criteria)
-    if criteria:
-        return DirectoryQuery(**{**query.model_dump(exclude_unset=True), **criteria})
-    return query
 
 
 class AsyncDirectory:
@@ -137,47 +122,18 @@ class AsyncDirectory:
 
     async def search(self, query: DirectoryQuery | None = None, /, **criteria: Any) -> SearchPage:
         """One page of results; pass ``cursor=page.next_cursor`` to get the next one."""
-        q = _query_of(query, criteria)
         name = self.backend.name
-        if q.cursor is not None:
-            cursor = decode_cursor(q.cursor, backend=name, query=q)
-        else:
-            cursor = Cursor(backend=name, fingerprint=q.fingerprint(), returned=0, state={})
-        page_size = q.page_size
-        if q.limit is not None:
-            page_size = min(page_size, q.limit - cursor.returned)
-            if page_size <= 0:
-                return SearchPage(results=(), next_cursor=None)
-        page = await self._page(q, page_size, cursor.state if q.cursor is not None else None)
-        if len(page.results) > page_size:  # a backend bug must not break the limit
-            raise QueryError("page_size", f"backend {name!r} returned more than asked")
-        returned = cursor.returned + len(page.results)
-        more = page.next_state is not None and (q.limit is None or returned < q.limit)
-        next_cursor = (
-            encode_cursor(
-                Cursor(
-                    backend=name,
-                    fingerprint=cursor.fingerprint,
-                    returned=returned,
-                    state=dict(page.next_state or {}),
-                )
-            )
-            if more
-            else None
-        )
-        _log.debug("directory search on %s: %d results, more=%s", name, len(page.results), more)
-        return SearchPage.model_construct(
-            results=tuple(page.results),
-            next_cursor=next_cursor,
-            total=page.total,
-            truncated=page.truncated,
-        )
+        plan = plan_page(query_of(query, criteria), name)
+        if plan is None:
+            return SearchPage(results=(), next_cursor=None)
+        page = await self._page(plan.query, plan.page_size, plan.state)
+        return finish_page(plan, page, name)
 
     async def iter_pages(
         self, query: DirectoryQuery | None = None, /, **criteria: Any
     ) -> AsyncGenerator[SearchPage, None]:
         """Every page, up to the query's limit (``async for page in ...``)."""
-        q = _query_of(query, criteria)
+        q = query_of(query, criteria)
         while True:
             page = await self.search(q)
             yield page
