@@ -21,11 +21,11 @@ from ..errors import (
     MssanteError,
     TimeoutError,
 )
-from ..tls import igc_sante_root_pem
+from ..tls import create_client_context
 
 __all__ = ["Verify", "host_of", "is_loopback", "require_secure_url", "tls_context", "translate"]
 
-#: ``"system"`` (the OS store), ``"igc-sante"`` (the shipped IGC-Santé root plus the OS store),
+#: ``"system"`` (the OS store), ``"igc-sante"`` (the shipped, pinned IGC-Santé root alone),
 #: a CA file path, or a ready :class:`ssl.SSLContext` (which must verify).
 Verify = ssl.SSLContext | Literal["system", "igc-sante"] | str
 
@@ -35,13 +35,12 @@ def tls_context(verify: Verify) -> ssl.SSLContext:
         if verify.verify_mode != ssl.CERT_REQUIRED or not verify.check_hostname:
             raise ConfigurationError("the SSL context must verify certificates and host names")
         return verify
+    if verify == "igc-sante":
+        # the pinned IGC-Santé root alone, fingerprint checked on every load (ECO.1.1.10)
+        return create_client_context()
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if verify == "system":
-        return context
-    if verify == "igc-sante":
-        # the pinned root: its SHA-256 fingerprint is checked on every load (ECO.1.1.10)
-        context.load_verify_locations(cadata=igc_sante_root_pem())
         return context
     try:
         context.load_verify_locations(cafile=verify)

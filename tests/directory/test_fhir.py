@@ -286,3 +286,15 @@ def test_async_backend_pages_retries_and_maps_the_same(server: FhirTestServer) -
     found = asyncio.run(run())
     assert len(found) == len(set(found)) == 120
     assert len([r for r in server.requests if r.resource == "Practitioner"]) == 4  # 429 + 3 pages
+
+
+def test_igc_sante_trust_is_the_pinned_root_alone() -> None:
+    """ECO.1.1.10: with ``verify="igc-sante"`` no other CA (not the OS store) is trusted."""
+    from mssante_client.directory._http import tls_context
+
+    context = tls_context("igc-sante")
+    cas = context.get_ca_certs()
+    assert len(cas) == 1
+    subject = dict(x[0] for x in cas[0]["subject"])
+    assert subject["commonName"] == "AC RACINE IGC-SANTE ELEMENTAIRE"
+    assert context.check_hostname
