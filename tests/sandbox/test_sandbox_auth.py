@@ -8,6 +8,7 @@ OAUTHBEARER with HS256 and RS256 tokens minted by the sandbox, and PLAIN with a 
 from __future__ import annotations
 
 import smtplib
+import time
 import uuid
 from email.message import EmailMessage
 
@@ -202,3 +203,20 @@ def test_smtp_ehlo_after_auth_offers_dsn(clients: Clients) -> None:
         assert conn.send_message(message, rcpt_options=["NOTIFY=FAILURE"]) == {}
     finally:
         conn.close()
+
+
+def test_token_minted_at_a_second_boundary_is_accepted(clients: Clients) -> None:
+    """Regression: a token minted right after a second boundary and used at once was refused
+    ("Token is not valid yet") until minted tokens were backdated by a clock-skew leeway."""
+    address = "jean.dupont@medecin.mssante.test"
+    for _ in range(5):
+        conn = clients.imap(True, clients.context())
+        deadline = time.monotonic() + 2
+        while time.time() % 1 > 0.002 and time.monotonic() < deadline:
+            pass  # wait for the next second boundary
+        token = clients.sandbox.mint_token(address)
+        try:
+            typ, _ = conn.authenticate("XOAUTH2", lambda _: xoauth2(address, token).encode())
+            assert typ == "OK"
+        finally:
+            conn.logout()
