@@ -214,9 +214,9 @@ def test_token_minted_at_a_second_boundary_is_accepted(clients: Clients) -> None
         deadline = time.monotonic() + 2
         while time.time() % 1 > 0.002 and time.monotonic() < deadline:
             pass  # wait for the next second boundary
-        token = clients.sandbox.mint_token(address)
+        payload = xoauth2(address, clients.sandbox.mint_token(address)).encode()
         try:
-            typ, _ = conn.authenticate("XOAUTH2", lambda _: xoauth2(address, token).encode())
+            typ, _ = conn.authenticate("XOAUTH2", lambda _, p=payload: p)
             assert typ == "OK"
         finally:
             conn.logout()
