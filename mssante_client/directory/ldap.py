@@ -257,7 +257,7 @@ class _PageReader:
                     else:
                         kept.append((dn, attrs))
         except (ldap.SIZELIMIT_EXCEEDED, ldap.TIMELIMIT_EXCEEDED, ldap.ADMINLIMIT_EXCEEDED):
-            pass
+            _log.debug("LDAP %s: limit reached after %d more entries", o.uri, len(kept))
         return kept
 
 

@@ -9,6 +9,7 @@ process by the sandbox: ``python -m mssante_client.sandbox.whitelist_server ...`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email.utils
 import hashlib
 import ssl
@@ -105,9 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = make_server(args.host, args.port, args.file, args.cert, args.key)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server quietly
+            server.serve_forever()
     finally:
         server.server_close()
     return 0
