@@ -103,8 +103,9 @@ def raw_build_factory(template: bytes) -> Callable[[bytes], bytes]:
 
 
 def raw_read(xml: bytes) -> bytes:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             huge_tree=True)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+    )
     root = etree.fromstring(xml, parser)
     node = root.find(f"{H}component/{H}nonXMLBody/{H}text")
     assert node is not None
@@ -143,8 +144,9 @@ def main() -> None:
         results["build"][1].append(timed(sdk_build, pdf, args.iterations))
         results["read"][0].append(timed(raw_read, xml, args.iterations))
         results["read"][1].append(timed(sdk_read, xml, args.iterations))
-    print(f"payload {args.payload_kb} KB, CDA {len(xml)} bytes, {args.iterations} it x "
-          f"{args.repeat}")
+    print(
+        f"payload {args.payload_kb} KB, CDA {len(xml)} bytes, {args.iterations} it x {args.repeat}"
+    )
     for name, (raw, sdk) in results.items():
         r, s = statistics.median(raw), statistics.median(sdk)
         print(f"{name:6s} raw {r * 1e3:8.3f} ms  sdk {s * 1e3:8.3f} ms  ratio {s / r:5.2f}")

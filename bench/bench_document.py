@@ -71,18 +71,31 @@ def make_document(pdf: bytes) -> Any:
     paris = timezone(timedelta(hours=1))
     org = Organization(id=next(generate_finess(1, seed=3)).id_nat_struct, name="CH Bench")
     author = HealthProfessional(
-        id=IdNatPS.from_rpps(next(generate_rpps(1, seed=7))), family_name="DUMAS",
-        given_name="Olivier", specialty=specialty("G15_10/SM26"), organization=org,
-        practice_setting=practice_setting("ETABLISSEMENT"))
+        id=IdNatPS.from_rpps(next(generate_rpps(1, seed=7))),
+        family_name="DUMAS",
+        given_name="Olivier",
+        specialty=specialty("G15_10/SM26"),
+        organization=org,
+        practice_setting=practice_setting("ETABLISSEMENT"),
+    )
     patient = Patient(
         ins=INS.from_matricule("2790351215189", oid=INS.OID_TEST_NIR, qualified=True),
-        birth_family_name="BENCH", given_names=("TEST",),
-        birth_date=datetime(1979, 3, 28).date(), sex="F", birthplace_insee="51215")
+        birth_family_name="BENCH",
+        given_names=("TEST",),
+        birth_date=datetime(1979, 3, 28).date(),
+        sex="F",
+        birthplace_insee="51215",
+    )
     return Document.from_pdf(
-        pdf, type="CR-OP", patient=patient, author=author, custodian=org,
+        pdf,
+        type="CR-OP",
+        patient=patient,
+        author=author,
+        custodian=org,
         encounter=Encounter(facility_type=facility_type("SA01")),
         service_event=ServiceEvent(start=datetime(2024, 5, 2, 9, 0, tzinfo=paris)),
-        effective_time=datetime(2024, 5, 6, 12, 30, tzinfo=paris))
+        effective_time=datetime(2024, 5, 6, 12, 30, tzinfo=paris),
+    )
 
 
 # --- the four operations -------------------------------------------------------------------
@@ -96,8 +109,10 @@ def baseline_build(pdf: bytes) -> bytes:
     hashlib.sha1(text).hexdigest()
     out = io.BytesIO()
     view = memoryview(text)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive, \
-            archive.open(NAME, "w") as entry:
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(NAME, "w") as entry,
+    ):
         for start in range(0, len(view), 1 << 20):
             entry.write(view[start : start + (1 << 20)])
     return out.getvalue()
@@ -130,8 +145,10 @@ def sdk_read(data: bytes) -> bytes:
 
 
 OPERATIONS: dict[str, Callable[[bytes], bytes]] = {
-    "baseline-build": baseline_build, "sdk-build": sdk_build,
-    "baseline-read": baseline_read, "sdk-read": sdk_read,
+    "baseline-build": baseline_build,
+    "sdk-build": sdk_build,
+    "baseline-read": baseline_read,
+    "sdk-read": sdk_read,
 }
 
 
@@ -158,7 +175,10 @@ def child(scenario: str, source_path: str) -> dict[str, float]:
 def run_once(scenario: str, source: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", scenario, "--source", str(source)],
-        check=True, capture_output=True, text=True)
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return dict(json.loads(out.stdout))
 
 
@@ -173,9 +193,11 @@ def run_all(sources: dict[str, Path], repeat: int) -> dict[str, dict[str, float]
         for scenario, source in sources.items():
             runs[scenario].append(run_once(scenario, source))
     return {
-        s: {"seconds": min(r["seconds"] for r in rs),
+        s: {
+            "seconds": min(r["seconds"] for r in rs),
             "cpu_seconds": min(r["cpu_seconds"] for r in rs),
-            "peak_bytes": max(r["peak_bytes"] for r in rs)}
+            "peak_bytes": max(r["peak_bytes"] for r in rs),
+        }
         for s, rs in runs.items()
     }
 
@@ -196,15 +218,22 @@ def main() -> int:
         for name, data in inputs.items():
             (Path(tmp) / name).write_bytes(data)
         (Path(tmp) / "sdk-zip.sha1").write_text(hashlib.sha1(pdf).hexdigest())
-        sources = {"baseline-build": "pdf", "sdk-build": "pdf",
-                   "baseline-read": "baseline-zip", "sdk-read": "sdk-zip"}
+        sources = {
+            "baseline-build": "pdf",
+            "sdk-build": "pdf",
+            "baseline-read": "baseline-zip",
+            "sdk-read": "sdk-zip",
+        }
         results = run_all({s: Path(tmp) / src for s, src in sources.items()}, args.repeat)
-    print(f"{args.size_mb} MB PDF; time = best of {args.repeat} fresh processes; "
-          "peak = largest VmHWM increase during the operation")
+    print(
+        f"{args.size_mb} MB PDF; time = best of {args.repeat} fresh processes; "
+        "peak = largest VmHWM increase during the operation"
+    )
     print(f"{'scenario':16} {'CPU (s)':>8} {'wall (s)':>9} {'peak (MiB)':>11}")
     for name, r in results.items():
-        print(f"{name:16} {r['cpu_seconds']:8.3f} {r['seconds']:9.3f} "
-              f"{r['peak_bytes'] / 2**20:11.1f}")
+        print(
+            f"{name:16} {r['cpu_seconds']:8.3f} {r['seconds']:9.3f} {r['peak_bytes'] / 2**20:11.1f}"
+        )
     ok = True
     for op in ("build", "read"):
         sdk, base = results[f"sdk-{op}"], results[f"baseline-{op}"]
@@ -212,8 +241,10 @@ def main() -> int:
         wall = sdk["seconds"] / base["seconds"]
         m = sdk["peak_bytes"] / max(base["peak_bytes"], 1)
         ok = ok and cpu <= 1.5 and m <= 1.5
-        print(f"{op}: CPU time ratio {cpu:.2f}x (wall {wall:.2f}x), peak memory ratio {m:.2f}x "
-              f"({'OK' if cpu <= 1.5 and m <= 1.5 else 'OVER'} vs 1.5x)")
+        print(
+            f"{op}: CPU time ratio {cpu:.2f}x (wall {wall:.2f}x), peak memory ratio {m:.2f}x "
+            f"({'OK' if cpu <= 1.5 and m <= 1.5 else 'OVER'} vs 1.5x)"
+        )
     return 0 if ok else 1
 
 

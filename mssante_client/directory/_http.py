@@ -29,6 +29,7 @@ __all__ = ["Verify", "host_of", "is_loopback", "require_secure_url", "tls_contex
 #: a CA file path, or a ready :class:`ssl.SSLContext` (which must verify).
 Verify = ssl.SSLContext | Literal["system", "igc-sante"] | str
 
+
 def tls_context(verify: Verify) -> ssl.SSLContext:
     """A client context that verifies the server; refuses one that would not."""
     if isinstance(verify, ssl.SSLContext):

@@ -588,7 +588,10 @@ def download_extraction(
                     response.status_code,
                 )
             declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            declared_size = (
+                int(declared) if declared and declared.isascii() and declared.isdigit() else 0
+            )
+            if declared_size > max_bytes:
                 raise IntegrityError(f"extraction download is larger than {max_bytes} bytes")
             received = 0
             for chunk in response.iter_bytes(_CHUNK):

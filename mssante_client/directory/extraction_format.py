@@ -212,7 +212,7 @@ def city_from_routing_line(routing_line: str, postal_code: str = "") -> str:
     """
     text = routing_line.strip()
     head, _, rest = text.partition(" ")
-    if rest and (head == postal_code or (len(head) == 5 and head.isdigit())):
+    if rest and (head == postal_code or (len(head) == 5 and head.isascii() and head.isdigit())):
         text = rest.strip()
     words = text.split()
     for index, word in enumerate(words):

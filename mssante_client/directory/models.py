@@ -9,6 +9,7 @@ savoir-faire TRE_R38). Models are frozen: a result is a snapshot of the director
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,12 +72,15 @@ def construct_trusted(model: type[_M], **values: Any) -> _M:
     return obj
 
 
+_POSTAL_CODE = re.compile("[0-9]{5}")
+
+
 def department_of(postal_code: str | None) -> str | None:
     """INSEE department of a French postal code (``"97411"`` → ``"974"``, ``"20200"`` → ``"2B"``).
 
     Corsica (20xxx) is ``2A`` below 20200 and ``2B`` from 20200, as La Poste assigns them.
     """
-    if postal_code is None or len(postal_code) != 5 or not postal_code.isdigit():
+    if postal_code is None or len(postal_code) != 5 or not _POSTAL_CODE.fullmatch(postal_code):
         return None
     if postal_code.startswith(("97", "98")):
         return postal_code[:3]

@@ -37,8 +37,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 _MAX_TEXT = 200
 
-_DEPARTMENT = re.compile(r"(?:0[1-9]|[1-8]\d|9[0-5]|2[AB]|97[1-8]|98[4-9])")
-_POSTAL_CODE = re.compile(r"\d{5}")
+_DEPARTMENT = re.compile(r"(?:0[1-9]|[1-8][0-9]|9[0-5]|2[AB]|97[1-8]|98[4-9])")
+_POSTAL_CODE = re.compile(r"[0-9]{5}")
 _CODE = re.compile(r"[A-Za-z0-9_]{1,20}")
 
 

@@ -165,8 +165,11 @@ class SafeArchive:
     def find(self, name: str) -> ArchiveEntry | None:
         """The entry called ``name``, compared case-insensitively, or None."""
         info = self._infos.get(name.upper())
-        return None if info is None else ArchiveEntry(info.filename, info.file_size,
-                                                      info.compress_size)
+        return (
+            None
+            if info is None
+            else ArchiveEntry(info.filename, info.file_size, info.compress_size)
+        )
 
     def names(self) -> list[str]:
         """Names of the regular, non-junk entries in archive order."""

@@ -56,13 +56,13 @@ def parse_ts(value: str, field: str = "effectiveTime") -> datetime:
         if sign in raw[8:]:
             pos = raw.rindex(sign)
             raw, off = raw[:pos], raw[pos + 1 :]
-            if len(off) != 4 or not off.isdigit():
+            if len(off) != 4 or not (off.isascii() and off.isdigit()):
                 raise DocumentError(field, "bad UTC offset in HL7 timestamp")
             delta = timedelta(hours=int(off[:2]), minutes=int(off[2:]))
             tz = timezone(delta if sign == "+" else -delta)
             break
     raw = raw.split(".")[0]
-    if not raw.isdigit() or len(raw) not in (4, 6, 8, 10, 12, 14):
+    if not (raw.isascii() and raw.isdigit()) or len(raw) not in (4, 6, 8, 10, 12, 14):
         raise DocumentError(field, "not an HL7 timestamp")
     raw = raw + "0101000000"[len(raw) - 4 :] if len(raw) < 14 else raw
     return datetime.strptime(raw, "%Y%m%d%H%M%S").replace(tzinfo=tz)

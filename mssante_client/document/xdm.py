@@ -103,8 +103,12 @@ def _ii(root: str, extension: str | None) -> str:
 
 
 def _person(pro: HealthProfessional) -> str:
-    return xcn(pro.id.extension or pro.id.root, pro.family_name or "", pro.given_name or "",
-               oid=pro.id.root if pro.id.extension else "")
+    return xcn(
+        pro.id.extension or pro.id.root,
+        pro.family_name or "",
+        pro.given_name or "",
+        oid=pro.id.root if pro.id.extension else "",
+    )
 
 
 def _author(pro: HealthProfessional) -> MetadataAuthor:
@@ -119,8 +123,7 @@ def _author(pro: HealthProfessional) -> MetadataAuthor:
         if specialty
         else ()
     )
-    return MetadataAuthor(person=_person(pro), institutions=institutions,
-                          specialties=specialties)
+    return MetadataAuthor(person=_person(pro), institutions=institutions, specialties=specialties)
 
 
 def patient_ids(patient: Patient) -> tuple[str, str]:
@@ -164,8 +167,9 @@ def document_entry(
     header = document.header
     patient_id, source_patient_id = patient_ids(header.patient)
     doc_type = document.type
-    type_code = Coded(header.code.code, header.code.code_system,
-                      header.code.display_name or doc_type.display_name)
+    type_code = Coded(
+        header.code.code, header.code.code_system, header.code.display_name or doc_type.display_name
+    )
     event = header.service_events[0] if header.service_events else None
     setting = None
     if event is not None:
@@ -173,8 +177,13 @@ def document_entry(
             event.performer.practice_setting if event.performer else None
         )
     setting = setting or header.author.practice_setting
-    confidentiality = [Coded(header.confidentiality.value, CONFIDENTIALITY_SYSTEM,
-                             header.confidentiality.display_name)]
+    confidentiality = [
+        Coded(
+            header.confidentiality.value,
+            CONFIDENTIALITY_SYSTEM,
+            header.confidentiality.display_name,
+        )
+    ]
     masks = sorted({*document.confidentiality_flags, *flags})
     confidentiality += [Coded(f.value, MASKING_SYSTEM, f.value) for f in masks]
     return DocumentEntry(
@@ -186,9 +195,7 @@ def document_entry(
         title=header.title,
         creation_time=dtm(header.effective_time, "effective_time"),
         service_start_time=dtm(event.start, "service_event.start") if event else None,
-        service_stop_time=(
-            dtm(event.end, "service_event.end") if event and event.end else None
-        ),
+        service_stop_time=(dtm(event.end, "service_event.end") if event and event.end else None),
         language_code=header.language,
         patient_id=patient_id,
         source_patient_id=source_patient_id,
@@ -281,8 +288,12 @@ def _cda_chunks(document: Document) -> Iterator[bytes]:
     if document.has_xml or body.level != 1 or payload is None or len(payload) < STREAM_THRESHOLD:
         yield document.to_xml()
         return
-    stub_body = Body(level=1, media_type=body.media_type,
-                     declared_media_type=body.declared_media_type, payload=_PLACEHOLDER)
+    stub_body = Body(
+        level=1,
+        media_type=body.media_type,
+        declared_media_type=body.declared_media_type,
+        payload=_PLACEHOLDER,
+    )
     xml = Document(document.header, stub_body).to_xml()
     marker = base64.b64encode(_PLACEHOLDER)
     if xml.count(marker) != 1:  # unexpected serialisation: fall back to the plain path
@@ -315,8 +326,9 @@ def _one_patient(documents: Sequence[Document]) -> str:
         raise DocumentError("documents", "an XDM package needs at least one document")
     ids = [patient_ids(d.header.patient)[0] for d in documents]
     if len(set(ids)) > 1:
-        raise DocumentError("documents", "all documents of a package must concern one patient "
-                            "(ECO.2.1.1)")
+        raise DocumentError(
+            "documents", "all documents of a package must concern one patient (ECO.2.1.1)"
+        )
     return ids[0]
 
 
@@ -347,8 +359,11 @@ def write_xdm(
         for number, document in enumerate(documents, start=1):
             uri = f"DOC{number:04d}.XML"
             size, sha1 = _write_entry(archive, f"{SUBSET_DIR}/{uri}", _cda_chunks(document))
-            entries.append(document_entry(document, uri=uri, size=size, sha1=sha1,
-                                          flags=sub.confidentiality_flags))
+            entries.append(
+                document_entry(
+                    document, uri=uri, size=size, sha1=sha1, flags=sub.confidentiality_flags
+                )
+            )
         ss = _submission_set(sub, documents[0].header, patient_id, now)
         metadata = Metadata.of(ss, entries)
         archive.writestr(f"{SUBSET_DIR}/METADATA.XML", write_metadata(metadata))

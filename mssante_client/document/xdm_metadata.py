@@ -144,13 +144,15 @@ def xcn(
     return _join(parts)
 
 
-def xon(name: str, identifier: str = "", *, oid: str = "1.2.250.1.71.4.2.2",
-        id_type: str = "IDNST") -> str:
+def xon(
+    name: str, identifier: str = "", *, oid: str = "1.2.250.1.71.4.2.2", id_type: str = "IDNST"
+) -> str:
     """XON as written by ANS: ``NOM^^^^^&OID&ISO^IDNST^^^IdNatStruct`` (authorInstitution)."""
     if not identifier:
         return hl7_escape(name)
-    return _join([hl7_escape(name), "", "", "", "", f"&{oid}&ISO", id_type, "", "",
-                  hl7_escape(identifier)])
+    return _join(
+        [hl7_escape(name), "", "", "", "", f"&{oid}&ISO", id_type, "", "", hl7_escape(identifier)]
+    )
 
 
 def xtn_email(address: str) -> str:
@@ -181,7 +183,7 @@ def dtm(moment: datetime, field: str = "time") -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
 
 
-_DTM = re.compile(r"^\d{4}(\d{2}){0,5}$")
+_DTM = re.compile(r"^[0-9]{4}([0-9]{2}){0,5}$")
 
 
 def parse_dtm(value: str) -> datetime | None:
@@ -349,8 +351,9 @@ def _author(parent: etree._Element, scheme: str, owner: str, author: MetadataAut
     _slot(node, "authorTelecommunication", author.telecoms)
 
 
-def _external_id(parent: etree._Element, scheme: str, owner: str, value: str | None,
-                 label: str) -> None:
+def _external_id(
+    parent: etree._Element, scheme: str, owner: str, value: str | None, label: str
+) -> None:
     if not value:
         return
     node = etree.SubElement(
@@ -512,8 +515,14 @@ def _read_document(node: etree._Element, findings: list[Finding]) -> DocumentEnt
     uri = _first(s, "URI")
     if uri is None and node.get("uri"):
         uri = node.get("uri")
-        findings.append(Finding("metadata-uri-attribute", Severity.WARNING, entry_id,
-                                "document URI given as an 'uri' attribute, not a URI slot"))
+        findings.append(
+            Finding(
+                "metadata-uri-attribute",
+                Severity.WARNING,
+                entry_id,
+                "document URI given as an 'uri' attribute, not a URI slot",
+            )
+        )
     elif s.get("URI") and len(s["URI"]) > 1:
         # ITI TF-3 §4.2.3.2.24: a long URI may be split as "n|part" values.
         parts = sorted((v.split("|", 1) for v in s["URI"] if "|" in v), key=lambda p: int(p[0]))
@@ -524,8 +533,11 @@ def _read_document(node: etree._Element, findings: list[Finding]) -> DocumentEnt
         try:
             size = int(size_text.strip())
         except ValueError:
-            findings.append(Finding("metadata-bad-size", Severity.WARNING, entry_id,
-                                    "size slot is not an integer"))
+            findings.append(
+                Finding(
+                    "metadata-bad-size", Severity.WARNING, entry_id, "size slot is not an integer"
+                )
+            )
     classes: dict[str, list[etree._Element]] = {}
     for c in _children(node, "Classification"):
         classes.setdefault(c.get("classificationScheme", ""), []).append(c)
@@ -606,8 +618,14 @@ def parse_metadata(
     if _local(root) != "SubmitObjectsRequest":
         raise XMLError(f"metadata {entry or ''}: root element is not SubmitObjectsRequest")
     if etree.QName(root).namespace != LCM:
-        notes.append(Finding("metadata-namespace", Severity.WARNING, entry,
-                             "SubmitObjectsRequest is not in the ebRS 3.0 lcm namespace"))
+        notes.append(
+            Finding(
+                "metadata-namespace",
+                Severity.WARNING,
+                entry,
+                "SubmitObjectsRequest is not in the ebRS 3.0 lcm namespace",
+            )
+        )
     objects: list[etree._Element] = []
     for lst in _children(root, "RegistryObjectList"):
         objects.extend(lst)
@@ -626,17 +644,31 @@ def parse_metadata(
         elif kind == "ExtrinsicObject":
             documents.append(_read_document(o, notes))
         elif kind == "Association":
-            associations.append(Association(
-                entry_id=o.get("id", ""),
-                type=o.get("associationType", ""),
-                source=o.get("sourceObject", ""),
-                target=o.get("targetObject", ""),
-                submission_set_status=_first(_slots(o), "SubmissionSetStatus"),
-            ))
+            associations.append(
+                Association(
+                    entry_id=o.get("id", ""),
+                    type=o.get("associationType", ""),
+                    source=o.get("sourceObject", ""),
+                    target=o.get("targetObject", ""),
+                    submission_set_status=_first(_slots(o), "SubmissionSetStatus"),
+                )
+            )
     if submission is None:
-        notes.append(Finding("metadata-no-submission-set", Severity.WARNING, entry,
-                             "no RegistryPackage for the submission set"))
+        notes.append(
+            Finding(
+                "metadata-no-submission-set",
+                Severity.WARNING,
+                entry,
+                "no RegistryPackage for the submission set",
+            )
+        )
     elif submission.entry_id not in ss_ids:
-        notes.append(Finding("metadata-submission-set-unclassified", Severity.WARNING, entry,
-                             "the RegistryPackage is not classified as a SubmissionSet"))
+        notes.append(
+            Finding(
+                "metadata-submission-set-unclassified",
+                Severity.WARNING,
+                entry,
+                "the RegistryPackage is not classified as a SubmissionSet",
+            )
+        )
     return Metadata(submission, tuple(documents), tuple(associations))

@@ -202,8 +202,13 @@ class _Parsed:
 def _parse_streaming(chunks: Iterable[bytes], what: str) -> _Parsed:
     """Parse XML from chunks safely: the tree without the level-1 payload, and the payload."""
     target = _StripPayload()
-    parser = etree.XMLParser(target=cast(Any, target), resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=True)
+    parser = etree.XMLParser(
+        target=cast(Any, target),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+    )
     try:
         for chunk in chunks:
             parser.feed(chunk)
@@ -240,8 +245,14 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
     out: list[Finding] = []
 
     def mismatch(what: str, severity: Severity = Severity.WARNING) -> None:
-        out.append(Finding(f"mismatch-{what}", severity, name,
-                           f"METADATA.XML {what} differs from the CDA header"))
+        out.append(
+            Finding(
+                f"mismatch-{what}",
+                severity,
+                name,
+                f"METADATA.XML {what} differs from the CDA header",
+            )
+        )
 
     code = _h(root, "h:code")
     if entry.type_code and code is not None and entry.type_code.code != code.get("code"):
@@ -254,16 +265,23 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
             mismatch("uniqueId")
     if entry.patient_id:
         ident, oid = cx_id(entry.patient_id)
-        ids = {(i.get("extension"), i.get("root"))
-               for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": HL7})
-               if i.get("root")}  # an id with a nullFlavor says nothing to compare
+        ids = {
+            (i.get("extension"), i.get("root"))
+            for i in root.findall("h:recordTarget/h:patientRole/h:id", {"h": HL7})
+            if i.get("root")
+        }  # an id with a nullFlavor says nothing to compare
         if ids and (ident, oid) not in ids:
             source = cx_id(entry.source_patient_id) if entry.source_patient_id else None
             has_ins = any(oid in INS_OIDS for _, oid in ids)
             if source in ids and not has_ins:  # XDS affinity-domain id (not France: ECO.2.1.2)
-                out.append(Finding("patientId-not-in-cda", Severity.WARNING, name,
-                                   "patientId is not an id of the CDA recordTarget "
-                                   "(sourcePatientId is)"))
+                out.append(
+                    Finding(
+                        "patientId-not-in-cda",
+                        Severity.WARNING,
+                        name,
+                        "patientId is not an id of the CDA recordTarget (sourcePatientId is)",
+                    )
+                )
             else:
                 mismatch("patientId", Severity.ERROR)
     eff = _h(root, "h:effectiveTime")
@@ -271,8 +289,14 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
         declared = parse_dtm(entry.creation_time)
         cda_utc = _utc_digits(eff.get("value", ""))
         if declared is None:
-            out.append(Finding("metadata-bad-time", Severity.WARNING, name,
-                               "creationTime is not a valid UTC time"))
+            out.append(
+                Finding(
+                    "metadata-bad-time",
+                    Severity.WARNING,
+                    name,
+                    "creationTime is not a valid UTC time",
+                )
+            )
         elif cda_utc is not None:
             precision = min(len(entry.creation_time.strip()), 14)
             if declared.strftime("%Y%m%d%H%M%S")[:precision] != cda_utc[:precision]:
@@ -284,8 +308,14 @@ def _cross_check(root: etree._Element, entry: DocumentEntry, name: str) -> list[
 
 
 class _Reader:
-    def __init__(self, archive: SafeArchive, *, strict: bool, keep_bytes: bool,
-                 schema: etree.XMLSchema | None) -> None:
+    def __init__(
+        self,
+        archive: SafeArchive,
+        *,
+        strict: bool,
+        keep_bytes: bool,
+        schema: etree.XMLSchema | None,
+    ) -> None:
         self.archive = archive
         self.schema = schema
         self.strict = strict
@@ -306,8 +336,12 @@ class _Reader:
             if key.startswith("IHE_XDM/") and not all(
                 _ISO9660.match(p) for p in name.split("/")[1:]
             ):
-                self.note("name-not-iso9660", Severity.INFO, name,
-                          "file name is not ISO-9660 level 1 (upper-case 8.3)")
+                self.note(
+                    "name-not-iso9660",
+                    Severity.INFO,
+                    name,
+                    "file name is not ISO-9660 level 1 (upper-case 8.3)",
+                )
         if not any(k.startswith("IHE_XDM/") for k in keys):
             self.note("no-ihe-xdm", Severity.ERROR, None, "the archive has no IHE_XDM directory")
             return ()
@@ -316,22 +350,34 @@ class _Reader:
             if m := _METADATA.match(key):
                 subsets.append((name[: len(m.group(1))], name, False))
             elif m := _MISPLACED_METADATA.match(key):
-                self.note("metadata-misplaced", Severity.WARNING, name,
-                          "METADATA.XML is not inside a subset directory")
+                self.note(
+                    "metadata-misplaced",
+                    Severity.WARNING,
+                    name,
+                    "METADATA.XML is not inside a subset directory",
+                )
                 subsets.append((name[: len(m.group(1))], name, True))
         if not subsets:
             self.note("no-metadata", Severity.ERROR, None, "no IHE_XDM/<subset>/METADATA.XML")
         elif len(subsets) > 1:
-            self.note("several-subsets", Severity.INFO, None,
-                      f"{len(subsets)} submission sets in one archive")
+            self.note(
+                "several-subsets",
+                Severity.INFO,
+                None,
+                f"{len(subsets)} submission sets in one archive",
+            )
         return tuple(self._subset(*subset) for subset in subsets)
 
     def _subset(self, directory: str, meta_name: str, misplaced: bool) -> Subset:
         raw = self.archive.read(meta_name)
         metadata = parse_metadata(raw, findings=self.findings, entry=meta_name)
         if self.schema is not None and not self.schema.validate(safe_parse(raw)):
-            self.note("metadata-schema-invalid", Severity.WARNING, meta_name,
-                      "METADATA.XML does not validate against the ebRS 3.0 schema")
+            self.note(
+                "metadata-schema-invalid",
+                Severity.WARNING,
+                meta_name,
+                "METADATA.XML does not validate against the ebRS 3.0 schema",
+            )
         docs = tuple(self._document(directory, e, misplaced) for e in metadata.documents)
         return Subset(directory, metadata, docs)
 
@@ -351,11 +397,16 @@ class _Reader:
             if name is None:
                 continue
             if number == 1:
-                self.note("uri-relative-to-ihe-xdm", Severity.INFO, name,
-                          "URI is relative to IHE_XDM/, not to the subset directory")
+                self.note(
+                    "uri-relative-to-ihe-xdm",
+                    Severity.INFO,
+                    name,
+                    "URI is relative to IHE_XDM/, not to the subset directory",
+                )
             if not name.endswith(uri):
-                self.note("uri-case-mismatch", Severity.INFO, name,
-                          "URI and file name differ in case")
+                self.note(
+                    "uri-case-mismatch", Severity.INFO, name, "URI and file name differ in case"
+                )
             return name
         self.note("uri-unresolved", Severity.ERROR, label, "no file in the archive for this URI")
         return None
@@ -379,8 +430,7 @@ class _Reader:
             raise IntegrityError(f"{name}: {message}")
         self.note(code, Severity.ERROR, name, message)
 
-    def _document(self, directory: str, entry: DocumentEntry,
-                  misplaced: bool) -> PackagedDocument:
+    def _document(self, directory: str, entry: DocumentEntry, misplaced: bool) -> PackagedDocument:
         name = self._resolve(directory, entry, misplaced)
         if name is None:
             return PackagedDocument(entry, None, verified=False)
@@ -411,8 +461,9 @@ class _Reader:
         keep = document is None or self.keep_bytes
         return PackagedDocument(entry, name, verified, document, content if keep else None)
 
-    def _cda(self, parsed: _Parsed, entry: DocumentEntry, name: str,
-             source: bytes | None) -> Document | None:
+    def _cda(
+        self, parsed: _Parsed, entry: DocumentEntry, name: str, source: bytes | None
+    ) -> Document | None:
         root = parsed.root
         if root.tag != f"{{{HL7}}}ClinicalDocument":
             self.note("not-cda", Severity.INFO, name, "XML document that is not a CDA")
@@ -424,17 +475,29 @@ class _Reader:
         try:
             header, body = read_cda(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
         except (DocumentError, ContentError) as exc:
-            self.note("cda-unreadable", Severity.WARNING, name,
-                      f"CDA header not readable as a French CDA ({type(exc).__name__})")
+            self.note(
+                "cda-unreadable",
+                Severity.WARNING,
+                name,
+                f"CDA header not readable as a French CDA ({type(exc).__name__})",
+            )
             return None
         if parsed.payload_invalid:
-            self.note("payload-not-base64", Severity.ERROR, name,
-                      "the level-1 payload is not valid base64")
+            self.note(
+                "payload-not-base64",
+                Severity.ERROR,
+                name,
+                "the level-1 payload is not valid base64",
+            )
             return None
         payload = parsed.payload
         if payload is not None:
-            body = Body(level=1, media_type=sniff_media_type(payload),
-                        declared_media_type=parsed.declared_media_type, payload=payload)
+            body = Body(
+                level=1,
+                media_type=sniff_media_type(payload),
+                declared_media_type=parsed.declared_media_type,
+                payload=payload,
+            )
         return Document(header, body, source=source)
 
 
@@ -467,11 +530,11 @@ class XDMPackage:
         the caller, e.g. from the validation kit) adds a ``metadata-schema-invalid`` finding.
         """
         with SafeArchive(source, limits or cls.DEFAULT_LIMITS) as archive:
-            reader = _Reader(archive, strict=strict, keep_bytes=keep_bytes,
-                             schema=metadata_schema)
+            reader = _Reader(archive, strict=strict, keep_bytes=keep_bytes, schema=metadata_schema)
             subsets = reader.run()
-        _log.debug("XDM package read: %d subset(s), %d finding(s)", len(subsets),
-                   len(reader.findings))
+        _log.debug(
+            "XDM package read: %d subset(s), %d finding(s)", len(subsets), len(reader.findings)
+        )
         return cls(subsets, tuple(reader.findings))
 
     @staticmethod
@@ -502,9 +565,11 @@ class XDMPackage:
     @property
     def ok(self) -> bool:
         """No ERROR finding and every listed document found and verified."""
-        return bool(self.subsets) and all(
-            f.severity is not Severity.ERROR for f in self.findings
-        ) and all(d.verified for d in self.entries)
+        return (
+            bool(self.subsets)
+            and all(f.severity is not Severity.ERROR for f in self.findings)
+            and all(d.verified for d in self.entries)
+        )
 
 
 def read_xdm(source: bytes | IO[bytes] | Path | str, **options: Any) -> XDMPackage:

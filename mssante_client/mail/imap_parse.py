@@ -484,7 +484,7 @@ _UID_RE = re.compile(rb"\bUID (\d+)")
 _SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _FLAGS_RE = re.compile(rb"\bFLAGS \(([^)]*)\)")
 _MODSEQ_RE = re.compile(rb"\bMODSEQ \((\d+)\)")
-_MODSEQ_TAIL_RE = re.compile(r"MODSEQ,\[(\d+)\]")
+_MODSEQ_TAIL_RE = re.compile(r"MODSEQ,\[([0-9]+)\]")
 _EnvJSON = list[Any]
 _LITERAL_MARK = re.compile(rb"\{\d+\+?\}$")
 

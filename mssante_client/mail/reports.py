@@ -77,7 +77,7 @@ INTEGRATION_ERRORS: dict[int, str] = {
 
 KO_SUBJECT_PREFIX = "[KO Intégration système !]"
 
-_ERROR_VALUE = re.compile(r"^\s*(\d{3})\s*\^\s*([^^]*)")
+_ERROR_VALUE = re.compile(r"^\s*([0-9]{3})\s*\^\s*([^^]*)")
 _DISPOSITION = re.compile(
     r"^\s*(?P<action>[\w-]+)\s*/\s*(?P<sending>[\w-]+)\s*;\s*(?P<type>[\w-]+)\s*(?:/\s*(?P<mods>.*))?$",
     re.DOTALL,

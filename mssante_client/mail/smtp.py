@@ -355,7 +355,7 @@ class SmtpTransport:
     ) -> tuple[RecipientResult, ...]:
         where = f"SMTP {self.endpoint}"
         limit = conn.esmtp_features.get("size", "").strip()
-        if limit.isdigit() and int(limit) and message.size > int(limit):
+        if limit.isascii() and limit.isdigit() and int(limit) and message.size > int(limit):
             raise MessageError(
                 "message", f"{message.size} bytes exceed the server's limit of {limit} bytes"
             )

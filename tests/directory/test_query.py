@@ -106,6 +106,8 @@ def test_identifiers_are_typed() -> None:
         ({"rpps": "12345"}, "rpps"),
         ({"finess": "123456789"}, "finess"),
         ({"postal_code": "7501"}, "postal_code"),
+        ({"postal_code": "٧٥٠١٥"}, "postal_code"),  # Arabic-Indic digits are not a French code
+        ({"department": "٧٥"}, "department"),
         ({"department": "99"}, "department"),
         ({"mailbox_type": "PERSO"}, "mailbox_type"),
         ({"family_name": "   "}, "family_name"),
@@ -133,7 +135,14 @@ def test_fingerprint_ignores_paging_but_not_criteria() -> None:
 
 @pytest.mark.parametrize(
     ("postal_code", "department"),
-    [("75015", "75"), ("97411", "974"), ("20000", "2A"), ("20200", "2B"), ("7501", None)],
+    [
+        ("75015", "75"),
+        ("97411", "974"),
+        ("20000", "2A"),
+        ("20200", "2B"),
+        ("7501", None),
+        ("2020²", None),
+    ],
 )
 def test_department_of(postal_code: str, department: str | None) -> None:
     assert department_of(postal_code) == department

@@ -37,17 +37,22 @@ def set_flag_bits(data: bytes, bits: int) -> bytes:
 
 
 def test_reads_regular_entries_case_insensitively_and_sets_junk_aside() -> None:
-    data = make_zip({
-        "README.TXT": b"hello",
-        "IHE_XDM/SUBSET01/DOC0001.XML": b"<x/>",
-        "__MACOSX/._README.TXT": b"junk",
-        "IHE_XDM/.DS_Store": b"junk",
-        ".svn/entries": b"junk",
-    })
+    data = make_zip(
+        {
+            "README.TXT": b"hello",
+            "IHE_XDM/SUBSET01/DOC0001.XML": b"<x/>",
+            "__MACOSX/._README.TXT": b"junk",
+            "IHE_XDM/.DS_Store": b"junk",
+            ".svn/entries": b"junk",
+        }
+    )
     with SafeArchive(data) as archive:
         assert archive.names() == ["README.TXT", "IHE_XDM/SUBSET01/DOC0001.XML"]
-        assert sorted(archive.junk) == [".svn/entries", "IHE_XDM/.DS_Store",
-                                        "__MACOSX/._README.TXT"]
+        assert sorted(archive.junk) == [
+            ".svn/entries",
+            "IHE_XDM/.DS_Store",
+            "__MACOSX/._README.TXT",
+        ]
         assert archive.read("readme.txt") == b"hello"
         entry = archive.find("ihe_xdm/subset01/doc0001.xml")
         assert entry is not None and entry.size == 4

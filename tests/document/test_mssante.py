@@ -42,8 +42,7 @@ def test_codecda_one_value_per_cda_in_order(ldl: Document, bio: Document) -> Non
     assert x_mss_codecda(package) == ["11502-2", "11490-0"]
 
 
-def test_ins_header(ldl: Document, header: dict[str, Any], patient: Patient,
-                    pdf: bytes) -> None:
+def test_ins_header(ldl: Document, header: dict[str, Any], patient: Patient, pdf: bytes) -> None:
     assert x_mss_ins([ldl]) == "O"
     assert x_mss_ins([]) is None
     # A received CDA does not say "qualified": the INS root plus the traits decide.
@@ -55,10 +54,12 @@ def test_ins_header(ldl: Document, header: dict[str, Any], patient: Patient,
     no_ins = patient.model_copy(update={"ins": None})
     assert x_mss_ins(Document(ldl.header.model_copy(update={"patient": no_ins}), ldl.body)) == "N"
     # Without the identity traits and without the qualified flag: not a qualified INS.
-    bare = patient.model_copy(update={
-        "ins": INS(patient.ins.value, oid=INS.OID_TEST_NIR, qualified=False),
-        "birthplace_insee": None,
-    })
+    bare = patient.model_copy(
+        update={
+            "ins": INS(patient.ins.value, oid=INS.OID_TEST_NIR, qualified=False),
+            "birthplace_insee": None,
+        }
+    )
     doc = Document(ldl.header.model_copy(update={"patient": bare}), ldl.body)
     assert x_mss_ins([ldl, doc]) == "N"
 
@@ -69,11 +70,12 @@ def test_ddm_subject(ldl: Document, bio: Document) -> None:
     assert subject == f"XDM/1.0/DDM+{label[:40].rstrip()} PAT-TROIS DOMINIQUE 28/03/1979"
     assert len(subject.split("+", 1)[1].split(" PAT-TROIS")[0]) <= 40
     assert ddm_subject([ldl, bio]) == "XDM/1.0/DDM+2 documents PAT-TROIS DOMINIQUE 28/03/1979"
-    assert strip_ddm_prefix(subject) == subject[len(DDM_PREFIX):]
+    assert strip_ddm_prefix(subject) == subject[len(DDM_PREFIX) :]
 
 
-def test_ddm_subject_refuses_two_patients(ldl: Document, header: dict[str, Any],
-                                          patient: Patient, pdf: bytes) -> None:
+def test_ddm_subject_refuses_two_patients(
+    ldl: Document, header: dict[str, Any], patient: Patient, pdf: bytes
+) -> None:
     other = patient.model_copy(update={"birth_family_name": "AUTRE"})
     second = Document.from_pdf(pdf, type="LDL-SES", **{**header, "patient": other})
     with pytest.raises(DocumentError, match="several patients"):
@@ -85,8 +87,10 @@ def test_ddm_subject_refuses_two_patients(ldl: Document, header: dict[str, Any],
 @pytest.mark.parametrize(
     ("subject", "shown"),
     [
-        ("XDM/1.0/DDM+CR opératoire DUPONT Jean 01/02/1960",
-         "CR opératoire DUPONT Jean 01/02/1960"),
+        (
+            "XDM/1.0/DDM+CR opératoire DUPONT Jean 01/02/1960",
+            "CR opératoire DUPONT Jean 01/02/1960",
+        ),
         ("RE: XDM/1.0/DDM+CR DUPONT Jean 01/02/1960", "RE: CR DUPONT Jean 01/02/1960"),
         ("xdm/1.0/ddm+ CR", "CR"),
         ("Bonjour", "Bonjour"),
@@ -96,16 +100,18 @@ def test_strip_ddm_prefix(subject: str, shown: str) -> None:
     assert strip_ddm_prefix(subject) == shown
 
 
-def test_companion_pdf_name(ldl: Document, header: dict[str, Any], patient: Patient,
-                            pdf: bytes) -> None:
+def test_companion_pdf_name(
+    ldl: Document, header: dict[str, Any], patient: Patient, pdf: bytes
+) -> None:
     name = companion_pdf_name(ldl, dossier="DOS/2024 42")
     date_part, type_part, family, given, dossier = name[:-4].split("_")
     assert name.endswith(".pdf")
     assert date_part == "20240502"  # the act (service event start), not the document date
     assert type_part and len(type_part) <= 40 and " " not in type_part
     assert (family, given, dossier) == ("PAT-TROIS", "DOMINIQUE", "DOS-2024-42")
-    accented = patient.model_copy(update={"birth_family_name": "Lefèvre d'Ormesson",
-                                          "given_names": ("Hélène",)})
+    accented = patient.model_copy(
+        update={"birth_family_name": "Lefèvre d'Ormesson", "given_names": ("Hélène",)}
+    )
     doc = Document.from_pdf(pdf, type="LDL-SES", **{**header, "patient": accented})
     name = companion_pdf_name(doc)
     assert name.split("_")[2:] == ["LEFEVRE-D-ORMESSON", "Helene.pdf"]
@@ -117,7 +123,8 @@ def test_companion_pdf(ldl: Document, header: dict[str, Any], pdf: bytes, kit: P
     text = Document.from_text("compte rendu", type="LDL-SES", **header)
     assert companion_pdf(text) is None
     structured = Document.read(
-        kit / "ansforge-TestContenuCDA-3-0" / "ExemplesCDA" / "LDL-EES_2022.01.xml")
+        kit / "ansforge-TestContenuCDA-3-0" / "ExemplesCDA" / "LDL-EES_2022.01.xml"
+    )
     assert structured.level == 3 and companion_pdf(structured) is None
     tlm = Document.read(kit / "ansforge-TestContenuCDA-3-0" / "ExemplesCDA" / "TLM-CR_2022.01.xml")
     embedded = companion_pdf(tlm)

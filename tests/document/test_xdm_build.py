@@ -47,10 +47,15 @@ def bio(header: dict[str, Any], pdf: bytes) -> Document:
 def test_layout_and_exact_hash_and_size(ldl: Document, bio: Document) -> None:
     data = build_xdm([ldl, bio])
     archive = zip_of(data)
-    assert sorted(archive.namelist()) == sorted([
-        "README.TXT", "INDEX.HTM", META,
-        "IHE_XDM/SUBSET01/DOC0001.XML", "IHE_XDM/SUBSET01/DOC0002.XML",
-    ])
+    assert sorted(archive.namelist()) == sorted(
+        [
+            "README.TXT",
+            "INDEX.HTM",
+            META,
+            "IHE_XDM/SUBSET01/DOC0001.XML",
+            "IHE_XDM/SUBSET01/DOC0002.XML",
+        ]
+    )
     metadata = parse_metadata(archive.read(META))
     for number, (doc, entry) in enumerate(zip([ldl, bio], metadata.documents, strict=True), 1):
         stored = archive.read(f"IHE_XDM/SUBSET01/DOC{number:04d}.XML")
@@ -79,13 +84,18 @@ def test_document_entry_metadata(ldl: Document, patient: Patient) -> None:
     assert entry.patient_id == f"{patient.ins.value}^^^&{INS.OID_TEST_NIR}&ISO^NH"
     assert entry.source_patient_id == "1234567890121^^^&1.2.3.4.567.8.9.10&ISO^PI"
     assert entry.source_patient_info == (
-        "PID-5|PAT-TROIS^DOMINIQUE^^^^^L", "PID-7|19790328", "PID-8|F")
+        "PID-5|PAT-TROIS^DOMINIQUE^^^^^L",
+        "PID-7|19790328",
+        "PID-8|F",
+    )
     assert entry.type_code is not None and entry.type_code.code == "11490-0"
     assert entry.type_code.scheme == "2.16.840.1.113883.6.1"
     assert entry.class_code is not None and entry.class_code.scheme == "1.2.250.1.213.1.1.4.1"
     assert entry.format_code is not None
     assert (entry.format_code.code, entry.format_code.scheme) == (
-        "urn:ihe:iti:xds-sd:pdf:2008", "1.3.6.1.4.1.19376.1.2.3")
+        "urn:ihe:iti:xds-sd:pdf:2008",
+        "1.3.6.1.4.1.19376.1.2.3",
+    )
     assert entry.healthcare_facility_type_code is not None
     assert entry.healthcare_facility_type_code.code == "SA01"
     assert entry.practice_setting_code is not None
@@ -97,9 +107,11 @@ def test_document_entry_metadata(ldl: Document, patient: Patient) -> None:
     org = ldl.header.author.organization
     assert org is not None
     assert author.institutions == (
-        f"CH de Test^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{org.id.extension}",)
+        f"CH de Test^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^{org.id.extension}",
+    )
     assert author.specialties == (
-        "G15_10/SM26^Médecin - Qualifié en Médecine Générale (SM)^1.2.250.1.213.1.1.4.5",)
+        "G15_10/SM26^Médecin - Qualifié en Médecine Générale (SM)^1.2.250.1.213.1.1.4.5",
+    )
     assert entry.legal_authenticator is not None
     assert entry.legal_authenticator.startswith(f"{rpps_id}^DUMAS^")
 
@@ -108,12 +120,14 @@ def test_submission_set_and_association(ldl: Document) -> None:
     submission = Submission(
         source_id="1.2.250.1.999.1",
         submission_time=datetime(2024, 5, 7, 8, 0, tzinfo=UTC),
-        content_type_code=Code(code="04", code_system="1.2.250.1.213.2.2",
-                               display_name="Hospitalisation de jour"),
+        content_type_code=Code(
+            code="04", code_system="1.2.250.1.213.2.2", display_name="Hospitalisation de jour"
+        ),
         title="Envoi",
     )
-    data = build_xdm([ldl], submission=submission,
-                     intended_recipients=["dr.martin@hopital.mssante.fr"])
+    data = build_xdm(
+        [ldl], submission=submission, intended_recipients=["dr.martin@hopital.mssante.fr"]
+    )
     raw = zip_of(data).read(META)
     metadata = parse_metadata(raw)
     ss = metadata.submission_set
@@ -127,25 +141,37 @@ def test_submission_set_and_association(ldl: Document) -> None:
     assert ss.authors[0].person == metadata.documents[0].authors[0].person
     (assoc,) = metadata.associations
     assert (assoc.type, assoc.source, assoc.target, assoc.submission_set_status) == (
-        HAS_MEMBER, ss.entry_id, metadata.documents[0].entry_id, "Original")
+        HAS_MEMBER,
+        ss.entry_id,
+        metadata.documents[0].entry_id,
+        "Original",
+    )
     root = etree.fromstring(raw)
     node = root.find(f".//{{{RIM}}}Classification[@classificationNode='{SUBMISSION_SET_NODE}']")
     assert node is not None and node.get("classifiedObject") == ss.entry_id
     eo = root.find(f".//{{{RIM}}}ExtrinsicObject")
     assert eo is not None and eo.get("objectType") == DOCUMENT_ENTRY_TYPE
     schemes = {c.get("classificationScheme") for c in eo.findall(f"{{{RIM}}}Classification")}
-    assert {Scheme.DE_AUTHOR, Scheme.DE_CLASS_CODE, Scheme.DE_CONFIDENTIALITY,
-            Scheme.DE_FORMAT_CODE, Scheme.DE_FACILITY_TYPE, Scheme.DE_PRACTICE_SETTING,
-            Scheme.DE_TYPE_CODE} <= schemes
+    assert {
+        Scheme.DE_AUTHOR,
+        Scheme.DE_CLASS_CODE,
+        Scheme.DE_CONFIDENTIALITY,
+        Scheme.DE_FORMAT_CODE,
+        Scheme.DE_FACILITY_TYPE,
+        Scheme.DE_PRACTICE_SETTING,
+        Scheme.DE_TYPE_CODE,
+    } <= schemes
     ids = {e.get("identificationScheme") for e in eo.findall(f"{{{RIM}}}ExternalIdentifier")}
     assert ids == {Scheme.DE_PATIENT_ID, Scheme.DE_UNIQUE_ID}
 
 
 def test_masking_flags_are_metadata_only(header: dict[str, Any], pdf: bytes) -> None:
-    doc = Document.from_pdf(pdf, type="LDL-SES",
-                            confidentiality_flags=[ConfidentialityFlag.MASQUE_PS], **header)
-    data = build_xdm([doc], submission=Submission(
-        confidentiality_flags=(ConfidentialityFlag.INVISIBLE_PATIENT,)))
+    doc = Document.from_pdf(
+        pdf, type="LDL-SES", confidentiality_flags=[ConfidentialityFlag.MASQUE_PS], **header
+    )
+    data = build_xdm(
+        [doc], submission=Submission(confidentiality_flags=(ConfidentialityFlag.INVISIBLE_PATIENT,))
+    )
     (entry,) = parse_metadata(zip_of(data).read(META)).documents
     assert [(c.code, c.scheme) for c in entry.confidentiality_codes] == [
         ("N", "2.16.840.1.113883.5.25"),
@@ -155,11 +181,12 @@ def test_masking_flags_are_metadata_only(header: dict[str, Any], pdf: bytes) -> 
     assert b"MASQUE_PS" not in zip_of(data).read("IHE_XDM/SUBSET01/DOC0001.XML")
 
 
-def test_documents_of_two_patients_are_refused(ldl: Document, header: dict[str, Any],
-                                               patient: Patient, pdf: bytes,
-                                               tmp_path: Path) -> None:
-    other = patient.model_copy(update={
-        "ins": INS.from_matricule("1840775123456", oid=INS.OID_TEST_NIR, qualified=True)})
+def test_documents_of_two_patients_are_refused(
+    ldl: Document, header: dict[str, Any], patient: Patient, pdf: bytes, tmp_path: Path
+) -> None:
+    other = patient.model_copy(
+        update={"ins": INS.from_matricule("1840775123456", oid=INS.OID_TEST_NIR, qualified=True)}
+    )
     second = Document.from_pdf(pdf, type="LDL-SES", **{**header, "patient": other})
     with pytest.raises(DocumentError, match="one patient"):
         build_xdm([ldl, second])
@@ -236,8 +263,9 @@ def test_naive_time_is_refused(ldl: Document, tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="submission_time: needs a UTC offset"):
         build_xdm([ldl], submission=Submission(submission_time=datetime(2024, 1, 1)))
     # A received CDA whose effectiveTime has no offset cannot be converted to UTC.
-    naive = Document(ldl.header.model_copy(update={"effective_time": datetime(2024, 1, 1)}),
-                     ldl.body)
+    naive = Document(
+        ldl.header.model_copy(update={"effective_time": datetime(2024, 1, 1)}), ldl.body
+    )
     target = tmp_path / "IHE_XDM.ZIP"
     with pytest.raises(DocumentError, match="effective_time"):
         write_xdm(target, [naive])
@@ -263,9 +291,13 @@ def test_patient_without_ins_uses_ipp(patient: Patient) -> None:
 
 def test_built_package_metadata_is_ebrs_valid(kit: Path, ldl: Document, bio: Document) -> None:
     schema = etree.XMLSchema(etree.parse(str(kit / "ebrs-3.0" / "lcm.xsd")))
-    data = build_xdm([ldl, bio], intended_recipients=["dr.martin@hopital.mssante.fr"],
-                     submission=Submission(content_type_code=Code(
-                         code="04", code_system="1.2.250.1.213.2.2", display_name="HDJ")))
+    data = build_xdm(
+        [ldl, bio],
+        intended_recipients=["dr.martin@hopital.mssante.fr"],
+        submission=Submission(
+            content_type_code=Code(code="04", code_system="1.2.250.1.213.2.2", display_name="HDJ")
+        ),
+    )
     root = etree.fromstring(zip_of(data).read(META))
     assert schema.validate(root), schema.error_log
     assert XDMPackage.read(data, metadata_schema=schema).ok

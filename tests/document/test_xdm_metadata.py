@@ -36,8 +36,9 @@ def full_metadata() -> Metadata:
         person=xcn("801234567897", "DOC", "Jean"),
         institutions=(xon("CH Test", "1750803447"),),
         roles=("Médecin",),
-        specialties=("G15_10/SM26^Médecin - Qualifié en Médecine Générale (SM)^"
-                     "1.2.250.1.213.1.1.4.5",),
+        specialties=(
+            "G15_10/SM26^Médecin - Qualifié en Médecine Générale (SM)^1.2.250.1.213.1.1.4.5",
+        ),
         telecoms=("^^Internet^jean.doc@ch.mssante.fr",),
     )
     entry = DocumentEntry(
@@ -61,8 +62,10 @@ def full_metadata() -> Metadata:
         format_code=Coded("urn:ihe:iti:xds-sd:pdf:2008", "1.3.6.1.4.1.19376.1.2.3", "PDF"),
         healthcare_facility_type_code=Coded("SA01", "1.2.250.1.71.4.2.4", "EPS"),
         practice_setting_code=Coded("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etab"),
-        confidentiality_codes=(Coded("N", "2.16.840.1.113883.5.25", "Normal"),
-                               Coded("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "MASQUE_PS")),
+        confidentiality_codes=(
+            Coded("N", "2.16.840.1.113883.5.25", "Normal"),
+            Coded("MASQUE_PS", "1.2.250.1.213.1.1.4.13", "MASQUE_PS"),
+        ),
         event_codes=(Coded("HHFA001", "1.2.250.1.213.2.5", "Acte"),),
         reference_ids=("ACC1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession",),
     )
@@ -81,9 +84,11 @@ def full_metadata() -> Metadata:
 
 def test_hl7_strings_as_written_by_ans() -> None:
     assert xcn("899700367909", "DOC0036790", "KIT") == (
-        "899700367909^DOC0036790^KIT^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS")
+        "899700367909^DOC0036790^KIT^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+    )
     assert xon("HOPITAL", "1750803447") == (
-        "HOPITAL^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1750803447")
+        "HOPITAL^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1750803447"
+    )
     assert xon("Cabinet") == "Cabinet"
     assert cx("279035121518989", "1.2.250.1.213.1.4.10", "NH") == INS_CX
     assert cx_id(INS_CX) == ("279035121518989", "1.2.250.1.213.1.4.10")
@@ -140,12 +145,16 @@ def test_fragment_without_namespaces_is_read_with_a_finding() -> None:
     assert metadata.documents[0].uri == "DOC0001.XML"
     assert metadata.documents[0].size is None
     assert {f.code for f in findings} == {
-        "metadata-namespace", "metadata-bad-size", "metadata-no-submission-set"}
+        "metadata-namespace",
+        "metadata-bad-size",
+        "metadata-no-submission-set",
+    }
 
 
 def test_wrong_root_and_unsafe_xml() -> None:
     with pytest.raises(XMLError, match="SubmitObjectsRequest"):
         parse_metadata(b"<Other/>")
     with pytest.raises(XMLError):
-        parse_metadata(b'<!DOCTYPE x [<!ENTITY e "e">]><SubmitObjectsRequest>&e;'
-                       b"</SubmitObjectsRequest>")
+        parse_metadata(
+            b'<!DOCTYPE x [<!ENTITY e "e">]><SubmitObjectsRequest>&e;</SubmitObjectsRequest>'
+        )

@@ -22,12 +22,15 @@ from mssante_client.errors import IntegrityError, UnsafeArchiveError, XMLError
 META = "IHE_XDM/SUBSET01/METADATA.XML"
 DOC = "IHE_XDM/SUBSET01/DOC0001.XML"
 
-XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       b"<r>&xxe;</r>")
-LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-          b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-          b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>\n'
-          b"<lolz>&lol3;</lolz>")
+XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<r>&xxe;</r>'
+)
+LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>\n'
+    b"<lolz>&lol3;</lolz>"
+)
 
 
 def rezip(data: bytes, change: Callable[[dict[str, bytes]], dict[str, bytes]]) -> bytes:
@@ -63,36 +66,72 @@ def sample(kit: Path, name: str) -> Path:
         ("Allscripts.zip", 1, {"not-french-cda"}, 1),
         # URI "CCDA_AMBULATORY.XML" vs file "CCDA_Ambulatory.xml"; metadata typeCode 34096-8 and
         # uniqueId differ from the CDA header (34133-9, 1.1.1.1.1.1.1.1.1^Test CCDA).
-        ("CCDA_Ambulatory_in_XDM.zip", 1,
-         {"name-not-iso9660", "uri-case-mismatch", "mismatch-typeCode", "mismatch-uniqueId",
-          "not-french-cda"}, 1),
+        (
+            "CCDA_Ambulatory_in_XDM.zip",
+            1,
+            {
+                "name-not-iso9660",
+                "uri-case-mismatch",
+                "mismatch-typeCode",
+                "mismatch-uniqueId",
+                "not-french-cda",
+            },
+            1,
+        ),
         # uniqueId not the CDA id; creationTime 21:12:01Z vs effectiveTime 15:11:59-0600.
         ("Epic.zip", 1, {"mismatch-uniqueId", "mismatch-creationTime", "not-french-cda"}, 1),
         # typeCode 11488-4 vs 34133-9, patient assigning authority .1000 vs .2000 in the CDA.
-        ("MIE.zip", 1,
-         {"mismatch-typeCode", "mismatch-uniqueId", "mismatch-patientId",
-          "mismatch-creationTime", "not-french-cda"}, 1),
+        (
+            "MIE.zip",
+            1,
+            {
+                "mismatch-typeCode",
+                "mismatch-uniqueId",
+                "mismatch-patientId",
+                "mismatch-creationTime",
+                "not-french-cda",
+            },
+            1,
+        ),
         # 'uri' attribute instead of a URI slot, no size nor hash, creationTime 20051224 vs
         # effectiveTime 20050329.
-        ("Medicity.zip", 1,
-         {"name-not-iso9660", "metadata-uri-attribute", "uri-case-mismatch", "missing-size",
-          "missing-hash", "mismatch-creationTime", "not-french-cda"}, 1),
+        (
+            "Medicity.zip",
+            1,
+            {
+                "name-not-iso9660",
+                "metadata-uri-attribute",
+                "uri-case-mismatch",
+                "missing-size",
+                "missing-hash",
+                "mismatch-creationTime",
+                "not-french-cda",
+            },
+            1,
+        ),
         # Two subsets (CCD1, CCD2); patientId is the affinity-domain id, sourcePatientId the
         # CDA's.
-        ("Sage.zip", 2,
-         {"name-not-iso9660", "several-subsets", "patientId-not-in-cda", "not-french-cda"}, 2),
+        (
+            "Sage.zip",
+            2,
+            {"name-not-iso9660", "several-subsets", "patientId-not-in-cda", "not-french-cda"},
+            2,
+        ),
         # No IHE_XDM directory at all.
         ("Siemens.zip", 0, {"no-ihe-xdm"}, 0),
         # Lower-case readme/index/METADATA.xml, text document "DOC.TXT" stored as doc.txt.
         ("xdm_minimal.zip", 1, {"name-not-iso9660", "uri-case-mismatch"}, 0),
         # Direct RI bug: IHE_XDM/SUBSET01METADATA.xml, SubmissionSet marked with the wrong
         # attribute, a text document.
-        ("xdm.zip", 1,
-         {"name-not-iso9660", "metadata-misplaced", "metadata-submission-set-unclassified"}, 0),
+        (
+            "xdm.zip",
+            1,
+            {"name-not-iso9660", "metadata-misplaced", "metadata-submission-set-unclassified"},
+            0,
+        ),
     ],
 )
-def test_kit_samples(kit: Path, name: str, subsets: int, expected: set[str],
-                     cda_docs: int) -> None:
+def test_kit_samples(kit: Path, name: str, subsets: int, expected: set[str], cda_docs: int) -> None:
     package = XDMPackage.read(sample(kit, name))
     assert len(package.subsets) == subsets
     assert package.codes() == expected
@@ -138,8 +177,9 @@ def test_tampered_document_is_a_finding_or_an_error_in_strict_mode(package: byte
     result = XDMPackage.read(tampered)
     assert {"hash-mismatch", "size-mismatch"} <= result.codes()
     assert not result.ok and not result.entries[0].verified
-    assert all(f.severity is Severity.ERROR for f in result.findings
-               if f.code.endswith("-mismatch"))
+    assert all(
+        f.severity is Severity.ERROR for f in result.findings if f.code.endswith("-mismatch")
+    )
     with pytest.raises(IntegrityError, match="DOC0001"):
         XDMPackage.read(tampered, strict=True)
     assert XDMPackage.read(package, strict=True).ok
@@ -147,8 +187,13 @@ def test_tampered_document_is_a_finding_or_an_error_in_strict_mode(package: byte
 
 def test_metadata_that_lies_about_the_patient(package: bytes) -> None:
     def change(e: dict[str, bytes]) -> dict[str, bytes]:
-        return {**e, META: e[META].replace(b"^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH",
-                                           b"9^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH")}
+        return {
+            **e,
+            META: e[META].replace(
+                b"^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH",
+                b"9^^^&amp;1.2.250.1.213.1.4.10&amp;ISO^NH",
+            ),
+        }
 
     result = XDMPackage.read(rezip(package, change))
     assert "mismatch-patientId" in result.codes() and not result.ok
@@ -229,8 +274,9 @@ def test_zip_slip_through_the_package_reader(package: bytes) -> None:
 @pytest.mark.parametrize("padding", [0, 700 * 1024], ids=["small", "streamed"])
 def test_invalid_base64_payload_is_a_finding(package: bytes, padding: int) -> None:
     def change(e: dict[str, bytes]) -> dict[str, bytes]:
-        doc = e[DOC].replace(b'representation="B64">', b'representation="B64">' + b"\n" * padding
-                             + b"*not*base64*")
+        doc = e[DOC].replace(
+            b'representation="B64">', b'representation="B64">' + b"\n" * padding + b"*not*base64*"
+        )
         return {**e, DOC: doc}
 
     result = XDMPackage.read(rezip(package, change))

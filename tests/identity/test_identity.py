@@ -141,6 +141,53 @@ def test_luhn() -> None:
     assert not luhn_is_valid("7")
 
 
+def _textbook_luhn(body: str) -> int:
+    """Independent re-statement: double every second digit from the right, sum digits."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10
+
+
+def test_luhn_agrees_with_the_textbook_algorithm() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        body = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 20)))
+        assert luhn_check_digit(body) == _textbook_luhn(body), body
+
+
+@pytest.mark.parametrize("digits", ["", "12a4", "١٢٣", "12²"])
+def test_luhn_refuses_what_is_not_ascii_digits(digits: str) -> None:
+    with pytest.raises(IdentifierError, match="ASCII digits"):
+        luhn_check_digit(digits)
+    assert not luhn_is_valid(digits + "0")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        (RPPS, "1000123456²"),  # str.isdigit() is True, int() raises
+        (RPPS, "١٠٠٠١٢٣٤٥٦٥"),  # Arabic-Indic digits: int() would accept them
+        (FINESS, "75000001²"),
+        (SIRET, "1234567890123²"),
+        (ADELI, "75123456²"),
+        (ADELI, "7512345٦٧"),  # regex \d would match these
+        (FINESS, "2A000001٠"),
+    ],
+)
+def test_identifiers_refuse_non_ascii_digits_with_a_typed_error(kind: type, value: str) -> None:
+    with pytest.raises(IdentifierError):
+        kind(value)
+
+
+def test_ins_refuses_non_ascii_digits() -> None:
+    with pytest.raises(IdentifierError):
+        INS.compute_key("28002751234５6"[:13])
+
+
 def test_rpps_valid_and_idnatps() -> None:
     rpps = RPPS("10001234565")
     assert rpps.id_nat_ps == IdNatPS("810001234565")
