@@ -113,6 +113,9 @@ def main() -> int:
                 run()
                 wall[name].append(time.perf_counter() - t)
                 cpu[name].append(time.process_time() - c)
+        # each SDK run against the raw run just before it: a machine whose speed drifts
+        # between runs (shared VMs do) moves both runs of a pair alike
+        paired = statistics.median(s / r for s, r in zip(wall["sdk"], wall["raw"], strict=True))
         w = {k: statistics.median(v) for k, v in wall.items()}
         c = {k: statistics.median(v) for k, v in cpu.items()}
         load = os.getloadavg()[0]
@@ -124,6 +127,7 @@ def main() -> int:
         print(
             f"ratio sdk/raw: {w['sdk'] / w['raw']:.2f} wall, {c['sdk'] / c['raw']:.2f} client CPU"
         )
+        print(f"ratio sdk/raw, median of the {args.repeat} paired runs: {paired:.2f} wall")
         print(
             f"ratio paging-only/raw: {w['paging'] / w['raw']:.2f} wall, "
             f"{c['paging'] / c['raw']:.2f} client CPU"

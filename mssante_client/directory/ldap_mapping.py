@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from ..errors import IdentifierError, InvalidInputError
 from ..identity import (
@@ -28,6 +28,7 @@ from ..identity import (
     IdNatStruct,
     MailboxType,
     MSSanteAddress,
+    _unchecked,
 )
 from .models import (
     CodedConcept,
@@ -37,6 +38,9 @@ from .models import (
     PostalAddress,
     Professional,
     department_of,
+)
+from .models import (
+    build_trusted as _build,
 )
 from .models import (
     construct_trusted as _make,
@@ -140,17 +144,33 @@ _FIELDS: Final = (
 )
 
 
-@functools.cache
-@functools.cache
-def _lookup_names(mapping: LDAPMapping, lower: bool) -> tuple[str, ...]:
-    """The attribute of each of :data:`_FIELDS` ("" when unmapped), optionally lower-cased."""
-    names = (getattr(mapping, f) or "" for f in _FIELDS)
-    return tuple(n.lower() if lower else n for n in names)
+_FIELD_COUNT: Final = len(_FIELDS)
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Where the first value of each attribute goes in the list of :data:`_FIELDS`."""
+
+    #: attribute name (as the mapping spells it, and lower-cased) → position in ``_FIELDS``
+    position: Mapping[str, int]
+    #: (position, position it copies) for fields mapped to an attribute another field uses
+    copies: tuple[tuple[int, int], ...]
 
 
 @functools.cache
-def _known(mapping: LDAPMapping) -> frozenset[str]:
-    return frozenset(mapping.attributes())
+def _slots(mapping: LDAPMapping) -> _Slots:
+    position: dict[str, int] = {}
+    copies: list[tuple[int, int]] = []
+    for i, f in enumerate(_FIELDS):
+        name = getattr(mapping, f)
+        if not name:
+            continue
+        first = position.get(name.lower())
+        if first is not None:
+            copies.append((i, first))
+        else:
+            position[name] = position[name.lower()] = i
+    return _Slots(position, tuple(copies))
 
 
 @functools.cache
@@ -161,18 +181,7 @@ def _type_table(mapping: LDAPMapping) -> dict[str, MailboxType]:
 #: The sandbox's stand-in schema (docs/sandbox.md), the documented default.
 SANDBOX_MAPPING: Final = LDAPMapping()
 
-_I = TypeVar("_I", IdNatPS, IdNatStruct)
-
-
-def _trusted(kind: type[_I], value: str) -> _I:
-    """An identifier whose value is already known valid (skips re-validation).
-
-    Used for values derived from one just validated (``8`` + a valid RPPS is a valid IdNatPS),
-    never for raw input.
-    """
-    obj = object.__new__(kind)
-    object.__setattr__(obj, "_value", value)
-    return obj
+_PERSON_TYPES: Final = frozenset({MailboxType.PER, MailboxType.CAB})
 
 
 def fast_address(value: str) -> MSSanteAddress:
@@ -235,12 +244,17 @@ def entry_to_model(
     Written for speed: it runs once per entry of every search.
     """
     m = mapping
-    if entry.keys() <= _known(m):  # the server spells every name as the mapping does
-        names = _lookup_names(m, False)
-    else:
-        entry = {k.lower(): v for k, v in entry.items()}
-        names = _lookup_names(m, True)
-    get = entry.get
+    slots = _slots(m)
+    where = slots.position.get
+    values: list[str | None] = [None] * _FIELD_COUNT
+    for name, raw in entry.items():
+        i = where(name)
+        if i is None and (i := where(name.lower())) is None:
+            continue  # an attribute the mapping does not use
+        if raw:
+            values[i] = raw[0].decode("utf-8", "replace")
+    for i, first in slots.copies:
+        values[i] = values[first]
     (
         mail,
         raw_type,
@@ -267,71 +281,75 @@ def entry_to_model(
         postal_code,
         department,
         demat,
-    ) = [v[0].decode("utf-8", "replace") if (v := get(n)) else None for n in names]
+    ) = values
     if mail is None:
         _log.warning("directory entry %s has no %s attribute; skipped", dn, m.mail)
         return None
     try:
-        address = fast_address(mail)
+        address = MSSanteAddress(mail)  # the simple shape's fast path is in the class
     except InvalidInputError:
         _log.warning("directory entry %s has an invalid mailbox address; skipped", dn)
         return None
-    mailbox_type = m.parse_type(raw_type)
-    mailbox = _make(
+    mailbox_type = None if raw_type is None else _type_table(m).get(raw_type.strip().upper())
+    mailbox = _build(
         DirectoryMailbox,
-        address=address,
-        type=mailbox_type,
-        description=description,
-        service=service,
-        dematerialisation=None if demat is None else demat.upper() == "TRUE",
+        {
+            "address": address,
+            "type": mailbox_type,
+            "description": description,
+            "service": service,
+            "dematerialisation": None if demat is None else demat.upper() == "TRUE",
+        },
     )
-    common: dict[str, Any] = {
-        "mailboxes": (mailbox,),
-        "addresses": (_place(street, postal_code, city, department),)
-        if (postal_code or city or street)
-        else (),
-        "organisation_name": organisation,
-        "finess": None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True),
-        "siret": None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True),
-        "id_nat_struct": None
-        if raw_struct is None
-        else _identifier(IdNatStruct, raw_struct, dn, shared=True),
-        "source": "ldap",
-        "source_id": dn,
-    }
+    places = (
+        (_place(street, postal_code, city, department),) if (postal_code or city or street) else ()
+    )
+    finess = None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True)
+    siret = None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True)
+    struct = None if raw_struct is None else _identifier(IdNatStruct, raw_struct, dn, shared=True)
     rpps = None if raw_rpps is None else _identifier(RPPS, raw_rpps, dn)
     if raw_ps is None:
         id_nat_ps = None
-    elif rpps is not None and raw_ps == f"8{rpps}":
-        id_nat_ps = _trusted(IdNatPS, raw_ps)
+    elif rpps is not None and raw_ps == "8" + rpps.value:
+        id_nat_ps = _unchecked(IdNatPS, raw_ps)
     else:
         id_nat_ps = _identifier(IdNatPS, raw_ps, dn)
-    is_person = mailbox_type in (MailboxType.PER, MailboxType.CAB) or (
+    is_person = mailbox_type in _PERSON_TYPES or (
         mailbox_type is None and (id_nat_ps is not None or rpps is not None)
     )
+    data: dict[str, Any] = {  # what every entry has, in the models' field order
+        "mailboxes": (mailbox,),
+        "addresses": places,
+        "organisation_name": organisation,
+        "finess": finess,
+        "siret": siret,
+        "id_nat_struct": struct,
+        "source": "ldap",
+        "source_id": dn,
+    }
     if not is_person:
-        return _make(Organisation, kind="organisation", name=display_name or common_name, **common)
+        data |= {"kind": "organisation", "name": display_name or common_name}
+        return _build(Organisation, data)
     adeli = None if raw_adeli is None else _identifier(ADELI, raw_adeli, dn)
     if id_nat_ps is None and rpps is not None:
-        id_nat_ps = _trusted(IdNatPS, f"8{rpps}")
+        id_nat_ps = _unchecked(IdNatPS, f"8{rpps}")
     elif id_nat_ps is None and adeli is not None:
-        id_nat_ps = _trusted(IdNatPS, f"0{adeli}")
+        id_nat_ps = _unchecked(IdNatPS, f"0{adeli}")
     if rpps is None and id_nat_ps is not None:
         rpps = id_nat_ps.rpps
-    return _make(
-        Professional,
-        kind="professional",
-        family_name=family_name,
-        given_name=given_name,
-        civility=civility,
-        id_nat_ps=id_nat_ps,
-        rpps=rpps,
-        adeli=adeli,
-        profession=_concept("profession", profession_code, profession_label)
-        if profession_code
-        else None,
-        specialty=_concept("specialty", specialty_code, specialty_label)
-        if specialty_code
-        else None,
-        **common,
-    )
+    data |= {
+        "kind": "professional",
+        "family_name": family_name,
+        "given_name": given_name,
+        "civility": civility,
+        "id_nat_ps": id_nat_ps,
+        "rpps": rpps,
+        "adeli": adeli,
+        "profession": None
+        if not profession_code
+        else _concept("profession", profession_code, profession_label),
+        "specialty": None
+        if not specialty_code
+        else _concept("specialty", specialty_code, specialty_label),
+    }
+    return _build(Professional, data)

@@ -149,3 +149,27 @@ def test_fast_address_falls_back_to_full_validation(address: str) -> None:
 def test_mailbox_model_roundtrip() -> None:
     m = DirectoryMailbox(address="a@b.mssante.fr", type="ORG")
     assert DirectoryMailbox.model_validate_json(m.model_dump_json()) == m
+
+
+def test_attribute_names_in_any_case_and_shared_between_fields() -> None:
+    # a schema where the display name and the common name are one attribute, answered in
+    # a case the mapping does not use
+    mapping = LDAPMapping(display_name="cn", common_name="cn", city="localityName")
+    entry = _raw(MAIL="dpi@hopital.mssante.fr", MSSTYPEBAL="app", CN="DPI", LOCALITYNAME="LYON")
+    model = entry_to_model("uid=c", entry, mapping)
+    assert isinstance(model, Organisation)
+    assert model.name == "DPI"
+    assert model.addresses[0].city == "LYON"
+    assert model.mailboxes[0].type is MailboxType.APP
+
+
+def test_models_built_fast_share_nothing_a_copy_can_change() -> None:
+    a = entry_to_model("uid=a", _raw(mail="a@x.mssante.fr", mssTypeBAL="PER", sn="A"))
+    b = entry_to_model("uid=b", _raw(mail="b@x.mssante.fr", mssTypeBAL="PER", sn="B"))
+    assert isinstance(a, Professional) and isinstance(b, Professional)
+    changed = a.model_copy(update={"family_name": "C"})
+    assert changed.family_name == "C" and a.family_name == "A" and b.family_name == "B"
+    assert a.model_fields_set == b.model_fields_set == set(Professional.model_fields)
+    with pytest.raises(ValueError, match="frozen"):
+        a.family_name = "D"  # type: ignore[misc]
+    assert a.model_fields_set == set(Professional.model_fields)
