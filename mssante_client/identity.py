@@ -12,6 +12,7 @@ The INS is patient data: its ``repr`` is masked so that it never reaches a log l
 from __future__ import annotations
 
 import enum
+import functools
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -546,10 +547,8 @@ _MAILBOX_ALIASES: dict[str, MailboxType] = {
 
 #: A strict subset of RFC 5321 addresses (ASCII dot-atom local part, LDH domain labels, an
 #: alphabetic TLD) that email-validator accepts unchanged but for the domain's case.
-_SIMPLE_ADDRESS = re.compile(
-    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
-    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}))"
-)
+_SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_SIMPLE_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63})")
 _SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion"})
 
 
@@ -563,13 +562,22 @@ def _simple_address(value: str) -> str | None:
     """
     if len(value) > 254:
         return None
-    m = _SIMPLE_ADDRESS.fullmatch(value)
-    if m is None:
+    local, at, domain = value.partition("@")
+    if not at or len(local) > 64 or not _SIMPLE_LOCAL.fullmatch(local):
         return None
-    local, domain, tld = m.groups()
-    if len(local) > 64 or "--" in domain or tld.lower() in _SPECIAL_USE_TLDS:
+    normal = _simple_domain(domain)
+    if normal is None:
         return None
-    return value if domain.islower() else f"{local}@{domain.lower()}"
+    return value if normal == domain else f"{local}@{normal}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _simple_domain(domain: str) -> str | None:
+    # domains repeat across a directory's thousands of addresses: checked once each
+    m = _SIMPLE_DOMAIN.fullmatch(domain)
+    if m is None or "--" in domain or m.group(1).lower() in _SPECIAL_USE_TLDS:
+        return None
+    return domain.lower()
 
 
 class MSSanteAddress(_StringIdentifier):

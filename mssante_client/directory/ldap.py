@@ -199,7 +199,7 @@ class _PageReader:
         return msgid
 
     def _keep(self, data: list[Any]) -> list[RawEntry]:
-        entries = [(dn, attrs) for dn, attrs in data if dn is not None]  # skip referrals
+        entries = [e for e in data if e[0] is not None]  # skip referrals; keep the tuples
         self.seen += len(entries)
         if self.skip:
             dropped = min(self.skip, len(entries))

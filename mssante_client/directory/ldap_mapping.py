@@ -193,46 +193,75 @@ def fast_address(value: str) -> MSSanteAddress:
     return MSSanteAddress(value)
 
 
-def _identifier(kind: Any, value: str | None, dn: str, *, shared: bool = False) -> Any:
-    """A typed identifier, or None (logged, without the value) if the directory's is invalid.
-
-    ``shared``: the value repeats across entries (a structure's), so validations are cached.
-    """
-    if value is None:
-        return None
+def _identifier(kind: Any, value: str, dn: str) -> Any:
+    """A typed identifier, or None (logged, without the value) if the directory's is invalid."""
     try:
-        return _cached_identifier(kind, value) if shared else kind(value)
+        return kind(value)
+    except IdentifierError as exc:
+        _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
+        return None
+
+
+def _shared_identifier(kind: Any, raw: bytes, dn: str) -> Any:
+    """:func:`_identifier` for a structure's identifier, which repeats on all its mailboxes."""
+    try:
+        return _cached_identifier(kind, raw)
     except IdentifierError as exc:
         _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
         return None
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_identifier(kind: Any, value: str) -> Any:
-    # structures' identifiers repeat on every mailbox of the structure
-    return kind(value)
+def _cached_identifier(kind: Any, raw: bytes) -> Any:
+    return kind(raw.decode("utf-8", "replace"))  # an invalid one raises: nothing cached
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "replace")
 
 
 @functools.lru_cache(maxsize=4096)
-def _place(
-    street: str | None, postal_code: str | None, city: str | None, department: str | None
-) -> PostalAddress:
-    # frozen, so one instance serves every mailbox at the same place
-    return _make(
+def _shared_text(raw: bytes | None) -> str | None:
+    # a value many entries repeat (a civility, a structure's name): one str for all
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+@functools.cache
+def _type_values(mapping: LDAPMapping) -> dict[bytes, MailboxType]:
+    return {v.encode(): kind for v, kind in _type_table(mapping).items()}
+
+
+def _mailbox_type(mapping: LDAPMapping, raw: bytes) -> MailboxType | None:
+    kind = _type_values(mapping).get(raw)  # the server's usual spelling
+    if kind is None:
+        kind = mapping.parse_type(raw.decode("utf-8", "replace"))
+    return kind
+
+
+@functools.lru_cache(maxsize=4096)
+def _places(
+    street: bytes | None, postal_code: bytes | None, city: bytes | None, department: bytes | None
+) -> tuple[PostalAddress]:
+    # frozen, so one tuple serves every mailbox at the same place (one object fewer per
+    # result for the garbage collector to traverse)
+    postal = _text(postal_code)
+    place = _make(
         PostalAddress,
-        lines=(street,) if street else (),
-        postal_code=postal_code,
-        city=city,
-        department=department or department_of(postal_code),
+        lines=(street.decode("utf-8", "replace"),) if street else (),
+        postal_code=postal,
+        city=_text(city),
+        department=_text(department) or department_of(postal),
         country=None,
     )
+    return (place,)
 
 
 @functools.lru_cache(maxsize=1024)
-def _concept(kind: str, code: str, label: str | None) -> CodedConcept:
+def _concept(kind: str, code: bytes, label: bytes | None) -> CodedConcept:
+    text, label_text = code.decode("utf-8", "replace"), _text(label)
     if kind == "profession":
-        return CodedConcept.profession(code, label)
-    return CodedConcept.specialty(code, label)
+        return CodedConcept.profession(text, label_text)
+    return CodedConcept.specialty(text, label_text)
 
 
 def entry_to_model(
@@ -246,68 +275,75 @@ def entry_to_model(
     m = mapping
     slots = _slots(m)
     where = slots.position.get
-    values: list[str | None] = [None] * _FIELD_COUNT
+    values: list[bytes | None] = [None] * _FIELD_COUNT
     for name, raw in entry.items():
         i = where(name)
         if i is None and (i := where(name.lower())) is None:
             continue  # an attribute the mapping does not use
         if raw:
-            values[i] = raw[0].decode("utf-8", "replace")
+            values[i] = raw[0]
     for i, first in slots.copies:
         values[i] = values[first]
+    # bytes as the server sent them: values shared by many entries (a structure's, a place,
+    # a profession) are looked up in caches keyed by these bytes, and decoded once
     (
-        mail,
-        raw_type,
-        family_name,
-        given_name,
-        common_name,
-        display_name,
-        civility,
-        description,
-        raw_ps,
-        raw_rpps,
-        raw_adeli,
-        profession_code,
-        profession_label,
-        specialty_code,
-        specialty_label,
-        organisation,
-        service,
-        raw_finess,
-        raw_siret,
-        raw_struct,
-        street,
-        city,
-        postal_code,
-        department,
-        demat,
+        b_mail,
+        b_type,
+        b_family_name,
+        b_given_name,
+        b_common_name,
+        b_display_name,
+        b_civility,
+        b_description,
+        b_id_nat_ps,
+        b_rpps,
+        b_adeli,
+        b_profession,
+        b_profession_label,
+        b_specialty,
+        b_specialty_label,
+        b_organisation,
+        b_service,
+        b_finess,
+        b_siret,
+        b_id_nat_struct,
+        b_street,
+        b_city,
+        b_postal_code,
+        b_department,
+        b_demat,
     ) = values
-    if mail is None:
+    if b_mail is None:
         _log.warning("directory entry %s has no %s attribute; skipped", dn, m.mail)
         return None
     try:
-        address = MSSanteAddress(mail)  # the simple shape's fast path is in the class
+        address = MSSanteAddress(b_mail.decode("utf-8", "replace"))  # fast path in the class
     except InvalidInputError:
         _log.warning("directory entry %s has an invalid mailbox address; skipped", dn)
         return None
-    mailbox_type = None if raw_type is None else _type_table(m).get(raw_type.strip().upper())
+    mailbox_type = None if b_type is None else _mailbox_type(m, b_type)
     mailbox = _build(
         DirectoryMailbox,
         {
             "address": address,
             "type": mailbox_type,
-            "description": description,
-            "service": service,
-            "dematerialisation": None if demat is None else demat.upper() == "TRUE",
+            "description": _text(b_description),
+            "service": _shared_text(b_service),
+            "dematerialisation": None if b_demat is None else b_demat.upper() == b"TRUE",
         },
     )
     places = (
-        (_place(street, postal_code, city, department),) if (postal_code or city or street) else ()
+        _places(b_street, b_postal_code, b_city, b_department)
+        if (b_postal_code or b_city or b_street)
+        else ()
     )
-    finess = None if raw_finess is None else _identifier(FINESS, raw_finess, dn, shared=True)
-    siret = None if raw_siret is None else _identifier(SIRET, raw_siret, dn, shared=True)
-    struct = None if raw_struct is None else _identifier(IdNatStruct, raw_struct, dn, shared=True)
-    rpps = None if raw_rpps is None else _identifier(RPPS, raw_rpps, dn)
+    finess = None if b_finess is None else _shared_identifier(FINESS, b_finess, dn)
+    siret = None if b_siret is None else _shared_identifier(SIRET, b_siret, dn)
+    struct = (
+        None if b_id_nat_struct is None else _shared_identifier(IdNatStruct, b_id_nat_struct, dn)
+    )
+    raw_ps = _text(b_id_nat_ps)
+    rpps = None if b_rpps is None else _identifier(RPPS, b_rpps.decode("utf-8", "replace"), dn)
     if raw_ps is None:
         id_nat_ps = None
     elif rpps is not None and raw_ps == "8" + rpps.value:
@@ -320,7 +356,7 @@ def entry_to_model(
     data: dict[str, Any] = {  # what every entry has, in the models' field order
         "mailboxes": (mailbox,),
         "addresses": places,
-        "organisation_name": organisation,
+        "organisation_name": _shared_text(b_organisation),
         "finess": finess,
         "siret": siret,
         "id_nat_struct": struct,
@@ -328,9 +364,10 @@ def entry_to_model(
         "source_id": dn,
     }
     if not is_person:
-        data |= {"kind": "organisation", "name": display_name or common_name}
+        owner = _text(b_display_name or b_common_name)
+        data |= {"kind": "organisation", "name": owner}
         return _build(Organisation, data)
-    adeli = None if raw_adeli is None else _identifier(ADELI, raw_adeli, dn)
+    adeli = None if b_adeli is None else _identifier(ADELI, b_adeli.decode("utf-8", "replace"), dn)
     if id_nat_ps is None and rpps is not None:
         id_nat_ps = _unchecked(IdNatPS, f"8{rpps}")
     elif id_nat_ps is None and adeli is not None:
@@ -339,17 +376,15 @@ def entry_to_model(
         rpps = id_nat_ps.rpps
     data |= {
         "kind": "professional",
-        "family_name": family_name,
-        "given_name": given_name,
-        "civility": civility,
+        "family_name": _text(b_family_name),
+        "given_name": _text(b_given_name),
+        "civility": _shared_text(b_civility),
         "id_nat_ps": id_nat_ps,
         "rpps": rpps,
         "adeli": adeli,
-        "profession": None
-        if not profession_code
-        else _concept("profession", profession_code, profession_label),
-        "specialty": None
-        if not specialty_code
-        else _concept("specialty", specialty_code, specialty_label),
+        "profession": _concept("profession", b_profession, b_profession_label)
+        if b_profession
+        else None,
+        "specialty": _concept("specialty", b_specialty, b_specialty_label) if b_specialty else None,
     }
     return _build(Professional, data)

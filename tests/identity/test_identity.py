@@ -348,6 +348,16 @@ def test_pydantic_reports_the_identifier_error() -> None:
         "a@123.456",
         ("x" * 65) + "@medecin.mssante.fr",
         "a@" + ("b" * 64) + ".fr",
+        "a@b@c.fr",
+        "@c.fr",
+        "a@",
+        "a@b",
+        "a@b..fr",
+        "a@b.fr.",
+        "a b@c.fr",
+        ("x" * 64) + "@c.fr",
+        "a@x--y.fr",
+        "a@MEDECIN.mssante.fr",
     ],
 )
 def test_address_fast_path_agrees_with_email_validator(value: str) -> None:
@@ -367,3 +377,15 @@ def test_address_fast_path_agrees_with_email_validator(value: str) -> None:
             MSSanteAddress(value)
     else:
         assert MSSanteAddress(value).value == expected
+
+
+def test_address_fast_path_agrees_with_email_validator_on_random_shapes() -> None:
+    import random
+
+    rng = random.Random(5)
+    alphabet = 'aB9.-@_+é"x'
+    for _ in range(3000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))) + rng.choice(
+            ["", ".fr", "@a.fr", "@B.Fr", "@a-.fr", "@x--y.fr"]
+        )
+        test_address_fast_path_agrees_with_email_validator(value)
