@@ -154,6 +154,9 @@ class _PagedSearch:
         self.exhausted = False
         self.truncated = False
         self.buffer: deque[RawEntry] = deque()
+        #: the first buffered entry and its model, when a full page stopped there (mapped once,
+        #: so that its warnings are logged once)
+        self.head: tuple[RawEntry, DirectoryEntry] | None = None
         #: entries consumed so far, counted in server order from the start of the search
         self.position = position
         self.reader: _PageReader | None = None
@@ -526,9 +529,14 @@ class LDAPDirectory:
                 raw = self._peek(search)
                 if raw is None:
                     break
-                model = entry_to_model(raw[0], raw[1], self.mapping)
+                head, search.head = search.head, None
+                if head is not None and head[0] is raw:
+                    model: DirectoryEntry | None = head[1]
+                else:
+                    model = entry_to_model(raw[0], raw[1], self.mapping)
                 if model is not None and (not post_filter or query.matches(model)):
                     if len(results) == page_size:
+                        search.head = (raw, model)
                         break  # keep it for the next page: we now know there is one
                     results.append(model)
                 search.buffer.popleft()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from directory_support import Oracle, mails
 
+import mssante_client.directory.ldap as ldap_backend
 from mssante_client.directory import Directory, DirectoryQuery, Organisation, Professional
 from mssante_client.identity import MailboxType
 
@@ -111,6 +112,23 @@ def test_paging_past_the_server_size_limit(ldap_directory: Directory, oracle: Or
     got = [m for p in pages for m in mails(p.results)]
     assert len(got) == len(set(got)) == len(expected)
     assert set(got) == expected
+
+
+def test_each_entry_is_mapped_once_across_pages(
+    ldap_directory: Directory, oracle: Oracle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry that tells a full page there is a next one is not mapped (nor logged) twice."""
+    mapped: list[str] = []
+    real = ldap_backend.entry_to_model
+
+    def counting(dn: str, entry: Any, mapping: Any) -> Any:
+        mapped.append(dn)
+        return real(dn, entry, mapping)
+
+    monkeypatch.setattr(ldap_backend, "entry_to_model", counting)
+    got = mails(ldap_directory.iter_search(mailbox_type="PER", page_size=300))
+    assert set(got) == oracle.expected(mailbox_type="PER")
+    assert len(mapped) == len(set(mapped)) == len(got)
 
 
 def test_empty_query_walks_every_published_mailbox(
