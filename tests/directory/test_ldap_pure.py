@@ -173,3 +173,17 @@ def test_models_built_fast_share_nothing_a_copy_can_change() -> None:
     with pytest.raises(ValueError, match="frozen"):
         a.family_name = "D"  # type: ignore[misc]
     assert a.model_fields_set == set(Professional.model_fields)
+
+
+def test_invalid_utf8_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    entry = {
+        "mail": [b"a@x.mssante.fr"],
+        "mssTypeBAL": [b"PER"],
+        "sn": [b"DUP\xffONT"],  # not UTF-8: replaced, not fatal
+        "mssFINESS": [b"\xff" * 9],  # invalid identifier: dropped and logged, value not logged
+    }
+    model = entry_to_model("uid=u", entry)
+    assert isinstance(model, Professional)
+    assert model.family_name == "DUP\ufffdONT" and model.finess is None
+    assert "FINESS" in caplog.text and "\ufffd" not in caplog.text
+    assert entry_to_model("uid=v", {"mail": [b"a\xff@x.mssante.fr"]}) is None
