@@ -67,12 +67,7 @@ def luhn_check_digit(digits: str) -> int:
     """The Luhn digit that completes ``digits`` (used by RPPS, FINESS, SIRET)."""
     if not _is_digits(digits):
         raise IdentifierError("digits", "Luhn applies to ASCII digits only")
-    # from the right: the 1st, 3rd, ... digits are doubled once the key is appended
-    rev = digits[::-1]
-    # summing ASCII codes and removing 48 ("0") per digit is 4x faster than map(int, ...):
-    # this runs for every RPPS/FINESS of every directory result
-    total = sum(rev[::2].translate(_LUHN_DOUBLED).encode()) + sum(rev[1::2].encode())
-    return (10 - (total - 48 * len(rev)) % 10) % 10
+    return (10 - _luhn_sum(digits + "0") % 10) % 10
 
 
 def luhn_is_valid(digits: str) -> bool:
@@ -81,11 +76,18 @@ def luhn_is_valid(digits: str) -> bool:
 
 
 def _luhn_ok(digits: str) -> bool:
-    # ASCII digits only (checked by the caller); the key is the rightmost digit, and from the
-    # right the 2nd, 4th, ... digits are doubled
+    # ASCII digits only (checked by the caller)
+    return _luhn_sum(digits) % 10 == 0
+
+
+def _luhn_sum(digits: str) -> int:
+    """Luhn's sum of ASCII digits whose rightmost one is the key: from the right, the 2nd,
+    4th, ... digits are doubled (digits of the product summed)."""
     rev = digits[::-1]
+    # summing ASCII codes and removing 48 ("0") per digit is 4x faster than map(int, ...):
+    # this runs for every RPPS/FINESS of every directory result
     total = sum(rev[1::2].translate(_LUHN_DOUBLED).encode()) + sum(rev[::2].encode())
-    return (total - 48 * len(rev)) % 10 == 0
+    return total - 48 * len(rev)
 
 
 # --- base ----------------------------------------------------------------------------------

@@ -42,11 +42,8 @@ from .models import (
 from .models import (
     build_trusted as _build,
 )
-from .models import (
-    construct_trusted as _make,
-)
 
-__all__ = ["SANDBOX_MAPPING", "LDAPMapping", "entry_to_model", "fast_address"]
+__all__ = ["SANDBOX_MAPPING", "LDAPMapping", "entry_to_model"]
 
 _log = logging.getLogger("mssante_client.directory")
 
@@ -184,28 +181,14 @@ SANDBOX_MAPPING: Final = LDAPMapping()
 _PERSON_TYPES: Final = frozenset({MailboxType.PER, MailboxType.CAB})
 
 
-def fast_address(value: str) -> MSSanteAddress:
-    """An :class:`MSSanteAddress` for a directory value.
+def _identifier(kind: Any, value: str | bytes, dn: str, *, shared: bool = False) -> Any:
+    """A typed identifier, or None (logged, without the value) if the directory's is invalid.
 
-    Kept as the mapping's single entry point for addresses; the fast path for the common
-    simple shape now lives in :class:`MSSanteAddress` itself, so every backend benefits.
+    ``shared``: a structure's identifier, which repeats on all its mailboxes, given as the raw
+    bytes; it is validated once per value.
     """
-    return MSSanteAddress(value)
-
-
-def _identifier(kind: Any, value: str, dn: str) -> Any:
-    """A typed identifier, or None (logged, without the value) if the directory's is invalid."""
     try:
-        return kind(value)
-    except IdentifierError as exc:
-        _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
-        return None
-
-
-def _shared_identifier(kind: Any, raw: bytes, dn: str) -> Any:
-    """:func:`_identifier` for a structure's identifier, which repeats on all its mailboxes."""
-    try:
-        return _cached_identifier(kind, raw)
+        return _cached_identifier(kind, value) if shared else kind(value)
     except IdentifierError as exc:
         _log.warning("directory entry %s: ignoring an invalid %s (%s)", dn, exc.field, exc.reason)
         return None
@@ -245,13 +228,15 @@ def _places(
     # frozen, so one tuple serves every mailbox at the same place (one object fewer per
     # result for the garbage collector to traverse)
     postal = _text(postal_code)
-    place = _make(
+    place = _build(
         PostalAddress,
-        lines=(street.decode("utf-8", "replace"),) if street else (),
-        postal_code=postal,
-        city=_text(city),
-        department=_text(department) or department_of(postal),
-        country=None,
+        {
+            "lines": (street.decode("utf-8", "replace"),) if street else (),
+            "postal_code": postal,
+            "city": _text(city),
+            "department": _text(department) or department_of(postal),
+            "country": None,
+        },
     )
     return (place,)
 
@@ -337,10 +322,12 @@ def entry_to_model(
         if (b_postal_code or b_city or b_street)
         else ()
     )
-    finess = None if b_finess is None else _shared_identifier(FINESS, b_finess, dn)
-    siret = None if b_siret is None else _shared_identifier(SIRET, b_siret, dn)
+    finess = None if b_finess is None else _identifier(FINESS, b_finess, dn, shared=True)
+    siret = None if b_siret is None else _identifier(SIRET, b_siret, dn, shared=True)
     struct = (
-        None if b_id_nat_struct is None else _shared_identifier(IdNatStruct, b_id_nat_struct, dn)
+        None
+        if b_id_nat_struct is None
+        else _identifier(IdNatStruct, b_id_nat_struct, dn, shared=True)
     )
     raw_ps = _text(b_id_nat_ps)
     rpps = None if b_rpps is None else _identifier(RPPS, b_rpps.decode("utf-8", "replace"), dn)

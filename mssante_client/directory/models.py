@@ -35,7 +35,6 @@ __all__ = [
     "Professional",
     "SearchPage",
     "build_trusted",
-    "construct_trusted",
     "department_of",
 ]
 
@@ -100,11 +99,6 @@ def build_trusted(model: type[_M], data: dict[str, Any]) -> _M:
     return obj
 
 
-def construct_trusted(model: type[_M], **values: Any) -> _M:
-    """:func:`build_trusted` with keyword arguments."""
-    return build_trusted(model, values)
-
-
 _POSTAL_CODE = re.compile("[0-9]{5}")
 
 
@@ -134,15 +128,16 @@ class CodedConcept(BaseModel):
     @classmethod
     def profession(cls, code: str, label: str | None = None) -> CodedConcept:
         """A TRE_G15 profession; the label defaults to the shipped table's."""
-        return construct_trusted(
-            cls, code=code, label=label or PROFESSIONS.get(code), system=PROFESSION_SYSTEM
+        return build_trusted(
+            cls,
+            {"code": code, "label": label or PROFESSIONS.get(code), "system": PROFESSION_SYSTEM},
         )
 
     @classmethod
     def specialty(cls, code: str, label: str | None = None) -> CodedConcept:
         """A TRE_R38 savoir-faire; the label defaults to the shipped table's."""
-        return construct_trusted(
-            cls, code=code, label=label or SPECIALTIES.get(code), system=SPECIALTY_SYSTEM
+        return build_trusted(
+            cls, {"code": code, "label": label or SPECIALTIES.get(code), "system": SPECIALTY_SYSTEM}
         )
 
 

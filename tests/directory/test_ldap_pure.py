@@ -13,7 +13,7 @@ from mssante_client.directory import (
     Professional,
 )
 from mssante_client.directory.ldap_filter import build_filter, tolerant_substring
-from mssante_client.directory.ldap_mapping import entry_to_model, fast_address
+from mssante_client.directory.ldap_mapping import entry_to_model
 from mssante_client.errors import AddressError
 from mssante_client.identity import MailboxType, MSSanteAddress, generate_rpps
 
@@ -136,14 +136,17 @@ def test_entry_to_organisation_and_invalid_values() -> None:
 @pytest.mark.parametrize(
     "address", ["a.b@medecin.mssante.fr", "x+tag@patient.mssante.fr", "o'neil@ex.mssante.fr"]
 )
-def test_fast_address_agrees_with_full_validation(address: str) -> None:
-    assert fast_address(address) == MSSanteAddress(address)
+def test_mapped_address_agrees_with_full_validation(address: str) -> None:
+    model = entry_to_model("uid=a", _raw(mail=address, mssTypeBAL="PER"))
+    assert model is not None
+    assert model.mailboxes[0].address == MSSanteAddress(address)
 
 
 @pytest.mark.parametrize("address", ["a@b", "a b@c.fr", "@c.fr", "a@-c.fr", "a..b@c.fr"])
-def test_fast_address_falls_back_to_full_validation(address: str) -> None:
+def test_mapped_address_falls_back_to_full_validation(address: str) -> None:
     with pytest.raises(AddressError):
-        fast_address(address)
+        MSSanteAddress(address)
+    assert entry_to_model("uid=a", _raw(mail=address, mssTypeBAL="PER")) is None
 
 
 def test_mailbox_model_roundtrip() -> None:
